@@ -1,0 +1,30 @@
+# Set-up and the two everyday commands. `make test` and `make bench` create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: install test bench-gef bench-pbi clean
+
+$(BIN)/e2t-al: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0   # the local CPU build; never let a resolver pick a CUDA torch
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+install: $(BIN)/e2t-al
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench-gef: install
+	$(BIN)/e2t-al bench extrapolation --dataset hoip --target band_gap_GGA --holdout Ge-F --seeds 5 --json reports/extrapolation_hoip_GeF.json
+
+bench-pbi: install
+	$(BIN)/e2t-al bench extrapolation --dataset hoip --target band_gap_GGA --holdout Pb-I --seeds 5 --json reports/extrapolation_hoip_PbI.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .prefect reports

@@ -1,0 +1,31 @@
+"""Regression and calibration metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm
+
+Z_90 = float(norm.ppf(0.95))  # half-width of a central 90% Gaussian interval, in standard deviations
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """R² (1 − SS_res/SS_tot, about the test mean), RMSE and MAE."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    residual = y_pred - y_true
+    ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
+    return {
+        "r2": 1.0 - float(np.sum(residual**2)) / ss_tot if ss_tot > 0 else float("nan"),
+        "rmse": float(np.sqrt(np.mean(residual**2))),
+        "mae": float(np.mean(np.abs(residual))),
+    }
+
+
+def calibration_metrics(y_true: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict[str, float]:
+    """Share of values inside the central 90% Gaussian interval, and the mean Gaussian negative log-likelihood."""
+    y_true, mean, std = (np.asarray(a, float) for a in (y_true, mean, std))
+    std = np.maximum(std, 1e-9)
+    z = (y_true - mean) / std
+    return {
+        "coverage_90": float(np.mean(np.abs(z) <= Z_90)),
+        "nll": float(np.mean(0.5 * z**2 + np.log(std) + 0.5 * np.log(2 * np.pi))),
+    }

@@ -1,0 +1,97 @@
+"""Typed configuration, loaded from YAML files in ``configs/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from e2t_al.data.dataset import DataError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EncoderConfig(Strict):
+    """What turns a material into an embedding."""
+
+    kind: Literal["descriptor_mlp", "crystal_graph"] = "descriptor_mlp"
+    descriptors: list[str] = Field(default_factory=lambda: ["site_elements", "cation", "structure"])
+    hidden: list[int] = Field(default_factory=lambda: [256, 128])
+    embedding_dim: int = 64
+    dropout: float = 0.0
+    # crystal_graph only
+    graph_layers: int = 3
+    graph_width: int = 64
+    cutoff: float = 6.0  # Å
+    max_neighbors: int = 12
+    distance_basis: int = 32
+
+
+class HeadConfig(Strict):
+    """Kernel-ridge head: ridge_lambda is per support sample (the penalty is n·λ‖w‖²)."""
+
+    ridge_lambda: float = 0.1
+
+
+class EpisodeConfig(Strict):
+    """How training episodes are drawn (see ``e2t_al.model.episodes``)."""
+
+    sampler: Literal["extrapolative", "soft", "same"] = "extrapolative"
+    support_size: int | None = None  # None: every eligible training material
+    query_size: int = 64
+    soft_fraction: float = 0.1
+
+
+class TrainingConfig(Strict):
+    max_steps: int = 1500
+    episodes_per_step: int = 4
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    validation_domains: int = 2  # domain keys held out of meta-training, for early stopping and error level
+    validate_every: int = 25
+    patience: int = 12  # validations without improvement before stopping
+    refit_on_all: bool = False  # after early stopping, retrain on every domain for the chosen number of steps
+    seed: int = 0
+
+
+class E2TConfig(Strict):
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    episodes: EpisodeConfig = Field(default_factory=EpisodeConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+
+class EnsembleConfig(Strict):
+    members: int = 5
+    model: E2TConfig = Field(default_factory=E2TConfig)
+
+
+class ExtrapolationBenchConfig(Strict):
+    """``e2t-al bench extrapolation``: which model to train and how the comparison runs."""
+
+    dataset: str = "hoip"
+    target: str = "band_gap_GGA"
+    data_dir: Path | None = None
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+    oracle_fraction: float = 0.5  # share of the held-out domain the oracle may train on
+    ridge_descriptors: list[str] | None = None  # descriptors of the ridge baseline; None: the encoder's
+    ridge_alphas: list[float] = Field(default_factory=lambda: [10.0**k for k in range(-3, 4)])
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def load_config(path: str | Path, model: type[ConfigT]) -> ConfigT:
+    """Read a YAML file into config class ``model``; unknown keys and bad values are errors naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return model.model_validate(raw)
+    except Exception as exc:
+        raise DataError(f"config file {path}: {exc}") from exc

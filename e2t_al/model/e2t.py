@@ -1,0 +1,190 @@
+"""The E2T meta-learner: y = f(x, S), an encoder φ and a kernel-ridge head fitted in closed form on the support S."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from e2t_al.config import E2TConfig
+from e2t_al.data.dataset import DataError
+from e2t_al.model.encoders import build_encoder
+from e2t_al.model.episodes import Episode, EpisodeSampler
+from e2t_al.model.inputs import CrystalGraphInputs, DescriptorInputs, MaterialInputs
+from e2t_al.model.ridge_head import RidgeFit, fit_ridge
+from e2t_al.model.training import TrainingHistory, train_with_early_stopping
+
+EMBED_CHUNK = 2048  # materials embedded at once at prediction time
+
+
+def choose_validation_domains(domain_keys: list[frozenset[str]], count: int, seed: int) -> list[str]:
+    """``count`` domain keys drawn at random among those with enough materials to be query domains."""
+    eligible = EpisodeSampler(domain_keys, E2TConfig().episodes).query_domains
+    if count <= 0 or len(eligible) <= count + 1:
+        return []
+    return sorted(np.random.default_rng(seed).choice(eligible, size=count, replace=False).tolist())
+
+
+class E2TRegressor:
+    """Extrapolative episodic training (Noda et al., Commun. Mater. 2025).
+
+    f(x, S) = ȳ_S + (φ_θ(x) − φ̄_S)ᵀ w_S(θ), with w_S the closed-form ridge solution on the support
+    embeddings (``RidgeFit``). Training minimises the query error of episodes whose query domain is absent
+    from the support (``EpisodeSampler``), so θ learns embeddings on which a ridge fit extrapolates.
+    A few domains are held out of training entirely: early stopping watches their error, and their
+    RMSE (``validation_rmse_``, target units) is this member's measured extrapolation error.
+
+    Targets are standardised internally; predictions come back in target units.
+    """
+
+    def __init__(self, config: E2TConfig | None = None):
+        self.config = config or E2TConfig()
+        self.encoder: torch.nn.Module | None = None
+        self.target_mean_ = 0.0
+        self.target_std_ = 1.0
+        self.validation_domains_: list[str] = []
+        self.validation_rmse_: float | None = None
+        self.history_: TrainingHistory | None = None
+
+    # ---- training -------------------------------------------------------------------------------------
+    def fit(self, inputs: MaterialInputs, targets: np.ndarray, domain_keys: list[frozenset[str]], progress: bool = True) -> "E2TRegressor":
+        """Meta-train on materials ``inputs`` with ``targets (n,)`` and their ``domain_keys``."""
+        targets = np.asarray(targets, dtype=float)
+        if len(targets) != len(inputs) or len(domain_keys) != len(inputs):
+            raise DataError(f"{len(inputs)} materials but {len(targets)} targets and {len(domain_keys)} domain keys")
+        if not np.all(np.isfinite(targets)):
+            raise DataError("training targets contain NaN or infinite values")
+        cfg = self.config
+        self.target_mean_, self.target_std_ = float(targets.mean()), float(targets.std() or 1.0)
+        y = torch.as_tensor((targets - self.target_mean_) / self.target_std_, dtype=torch.float32)
+
+        self.validation_domains_ = choose_validation_domains(domain_keys, cfg.training.validation_domains, cfg.training.seed)
+        held_out = np.array([bool(keys & set(self.validation_domains_)) for keys in domain_keys])
+        self.history_ = self._train(inputs, y, domain_keys, np.flatnonzero(~held_out), cfg.training, progress)
+        if self.validation_domains_:
+            self.validation_rmse_ = float(np.sqrt(min(self.history_.validation_loss))) * self.target_std_
+            if cfg.training.refit_on_all:
+                # the held-out domains chose the number of steps; now learn from every domain for that long
+                refit = cfg.training.model_copy(update={"max_steps": max(self.history_.best_step, cfg.training.validate_every)})
+                self._train(inputs, y, domain_keys, np.arange(len(inputs)), refit, progress, validate=False)
+        return self
+
+    def _train(self, inputs, y, domain_keys, train_index, training, progress, validate=True) -> TrainingHistory:
+        """Fresh encoder, meta-trained on episodes drawn from ``train_index``; validated on the held-out domains."""
+        cfg = self.config
+        torch.manual_seed(training.seed)
+        sampler = EpisodeSampler([domain_keys[i] for i in train_index], cfg.episodes, seed=training.seed)
+        self.encoder = build_encoder(inputs, cfg.encoder)
+
+        def episode_loss(episodes: list[Episode]) -> torch.Tensor:
+            local = np.unique(np.concatenate([np.concatenate([e.support, e.query]) for e in episodes]))
+            position = {j: p for p, j in enumerate(local)}
+            embeddings = self.encoder(inputs.batch(torch.as_tensor(train_index[local])))
+            y_local = y[torch.as_tensor(train_index[local])]
+            losses = []
+            for e in episodes:
+                s = torch.as_tensor([position[j] for j in e.support])
+                q = torch.as_tensor([position[j] for j in e.query])
+                head = fit_ridge(embeddings[s], y_local[s], cfg.head.ridge_lambda)
+                losses.append((head.predict(embeddings[q]) - y_local[q]).pow(2).mean())
+            return torch.stack(losses).mean()
+
+        def training_loss() -> torch.Tensor:
+            return episode_loss([sampler.sample() for _ in range(training.episodes_per_step)])
+
+        def validation_loss() -> float:
+            return self._validation_mse(inputs, y, domain_keys, train_index)
+
+        use_validation = validate and bool(self.validation_domains_)
+        return train_with_early_stopping(self.encoder, training_loss, validation_loss if use_validation else None, training,
+                                         description=f"E2T seed {training.seed}" + ("" if validate else " (refit)"), progress=progress)
+
+    def _validation_mse(self, inputs, y, domain_keys, train_index) -> float:
+        """Mean squared error (standardised units) on each held-out domain, support = all training materials."""
+        support = self.embed(inputs, train_index)
+        head = fit_ridge(support, y[train_index], self.config.head.ridge_lambda)
+        errors = []
+        for key in self.validation_domains_:
+            query = np.flatnonzero([key in keys for keys in domain_keys])
+            errors.append((head.predict(self.embed(inputs, query)) - y[query]).pow(2))
+        return float(torch.cat(errors).mean())
+
+    # ---- prediction -----------------------------------------------------------------------------------
+    def _require_fitted(self) -> torch.nn.Module:
+        if self.encoder is None:
+            raise RuntimeError("E2TRegressor is not fitted: call fit() or load() first")
+        return self.encoder
+
+    def embed(self, inputs: MaterialInputs, index: np.ndarray | None = None) -> torch.Tensor:
+        """Embeddings φ(x), shape ``(m, d)``, of materials ``index`` (all when None), without gradients."""
+        encoder = self._require_fitted()
+        index = np.arange(len(inputs)) if index is None else np.asarray(index)
+        encoder.eval()
+        with torch.no_grad():
+            parts = [encoder(inputs.batch(torch.as_tensor(index[i:i + EMBED_CHUNK]))) for i in range(0, len(index), EMBED_CHUNK)]
+        return torch.cat(parts) if parts else torch.zeros(0, self.config.encoder.embedding_dim)
+
+    def fit_head(self, support: MaterialInputs, support_targets: np.ndarray) -> RidgeFit:
+        """The ridge head on support set S (standardised targets). New measurements enter S: no retraining."""
+        support_targets = np.asarray(support_targets, dtype=float)
+        if len(support_targets) != len(support) or len(support) < 2:
+            raise DataError(f"support set needs 2+ materials with one target each (got {len(support)} and {len(support_targets)})")
+        if not np.all(np.isfinite(support_targets)):
+            raise DataError("support targets contain NaN or infinite values")
+        y = torch.as_tensor((support_targets - self.target_mean_) / self.target_std_, dtype=torch.float32)
+        return fit_ridge(self.embed(support), y, self.config.head.ridge_lambda)
+
+    def predict(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray, return_std: bool = False):
+        """Predictions ``(m,)`` for the query materials given support set S = (support, support_targets).
+
+        With ``return_std`` also the ridge head's predictive standard deviation ``(m,)``, in target units.
+        """
+        head = self.fit_head(support, support_targets)
+        embeddings = self.embed(query)
+        mean = (head.predict(embeddings) * self.target_std_ + self.target_mean_).numpy()
+        if not return_std:
+            return mean
+        return mean, (head.predictive_variance(embeddings).sqrt() * self.target_std_).numpy()
+
+    # ---- persistence ----------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Weights, config, input scaling (encoder buffers), target scaling and validation results in one file."""
+        encoder = self._require_fitted()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({
+            "config": self.config.model_dump(mode="json"),
+            "state_dict": encoder.state_dict(),
+            "target_mean": self.target_mean_,
+            "target_std": self.target_std_,
+            "validation_domains": self.validation_domains_,
+            "validation_rmse": self.validation_rmse_,
+        }, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "E2TRegressor":
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"no saved model at {path}")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        model = cls(E2TConfig.model_validate(checkpoint["config"]))
+        model.encoder = _encoder_from_state(model.config, checkpoint["state_dict"])
+        model.target_mean_, model.target_std_ = checkpoint["target_mean"], checkpoint["target_std"]
+        model.validation_domains_ = checkpoint["validation_domains"]
+        model.validation_rmse_ = checkpoint["validation_rmse"]
+        return model
+
+
+def _encoder_from_state(config: E2TConfig, state_dict: dict) -> torch.nn.Module:
+    """Rebuild an encoder of the right input size from saved weights."""
+    if config.encoder.kind == "descriptor_mlp":
+        template = DescriptorInputs(torch.zeros(1, state_dict["input_mean"].shape[0]), [])
+    else:
+        width = state_dict["embed.weight"].shape[1]
+        template = CrystalGraphInputs([torch.zeros(1, width)], [torch.zeros(2, 0, dtype=torch.long)], [torch.zeros(0)])
+    encoder = build_encoder(template, config.encoder)
+    encoder.load_state_dict(state_dict)
+    encoder.eval()
+    return encoder

@@ -1,0 +1,78 @@
+"""An ensemble of E2T meta-learners: predictive mean and standard deviation per candidate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from e2t_al.config import EnsembleConfig
+from e2t_al.data.dataset import DataError
+from e2t_al.model.e2t import E2TRegressor
+from e2t_al.model.inputs import MaterialInputs
+
+SEED_STRIDE = 1000  # member k of an ensemble with base seed s uses seed s + k·SEED_STRIDE
+
+
+class E2TEnsemble:
+    """K E2T members that differ in seed: initial weights, episode draws, and which domains each holds out
+    for validation (a bootstrap over domains, so members disagree where the data leave a domain unconstrained).
+
+    For a query x with member predictions μ_k(x) and member validation errors r_k (RMSE on domains the
+    member never trained on):
+        mean(x) = (1/K) Σ_k μ_k(x)
+        var(x)  = (1/K) Σ_k (μ_k(x) − mean(x))²  +  (1/K) Σ_k r_k²
+    The first term is the members' disagreement; the second is the extrapolation error each member showed
+    on a domain it had not seen, the floor a model cannot know from disagreement alone.
+    """
+
+    def __init__(self, config: EnsembleConfig | None = None, base_seed: int = 0):
+        self.config = config or EnsembleConfig()
+        self.base_seed = base_seed
+        self.members: list[E2TRegressor] = []
+
+    def member_config(self, k: int):
+        cfg = self.config.model.model_copy(deep=True)
+        cfg.training.seed = self.base_seed + k * SEED_STRIDE
+        return cfg
+
+    def fit(self, inputs: MaterialInputs, targets: np.ndarray, domain_keys: list[frozenset[str]], progress: bool = True) -> "E2TEnsemble":
+        self.members = [E2TRegressor(self.member_config(k)).fit(inputs, targets, domain_keys, progress=progress)
+                        for k in range(self.config.members)]
+        return self
+
+    def member_predictions(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> np.ndarray:
+        """Each member's prediction, shape ``(K, m)``."""
+        if not self.members:
+            raise RuntimeError("E2TEnsemble is not fitted: call fit() or load() first")
+        return np.vstack([m.predict(query, support, support_targets) for m in self.members])
+
+    def error_floor(self) -> float:
+        """(1/K) Σ_k r_k², the members' mean squared extrapolation error on their validation domains."""
+        errors = [m.validation_rmse_ for m in self.members if m.validation_rmse_ is not None]
+        return float(np.mean(np.square(errors))) if errors else 0.0
+
+    def predict(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predictive mean and standard deviation, each of shape ``(m,)``."""
+        predictions = self.member_predictions(query, support, support_targets)
+        return predictions.mean(0), np.sqrt(predictions.var(0) + self.error_floor())
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, member in enumerate(self.members):
+            member.save(folder / f"member_{k}.pt")
+        (folder / "ensemble.json").write_text(json.dumps({"config": self.config.model_dump(mode="json"), "base_seed": self.base_seed, "members": len(self.members)}, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "E2TEnsemble":
+        folder = Path(folder)
+        meta_path = folder / "ensemble.json"
+        if not meta_path.exists():
+            raise DataError(f"no saved ensemble in {folder} (ensemble.json missing)")
+        meta = json.loads(meta_path.read_text())
+        ensemble = cls(EnsembleConfig.model_validate(meta["config"]), meta["base_seed"])
+        ensemble.members = [E2TRegressor.load(folder / f"member_{k}.pt") for k in range(meta["members"])]
+        return ensemble

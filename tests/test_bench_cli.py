@@ -1,0 +1,48 @@
+"""The benchmark command end to end on the real HOIP data, with a tiny model so it runs in seconds."""
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from e2t_al.cli import app
+
+TINY = {
+    "dataset": "hoip",
+    "target": "band_gap_GGA",
+    "ensemble": {"members": 2, "model": {
+        "encoder": {"hidden": [16], "embedding_dim": 8},
+        "episodes": {"query_size": 16},
+        "training": {"max_steps": 20, "validate_every": 10, "patience": 2},
+    }},
+}
+
+
+def test_bench_extrapolation_writes_the_report(tmp_path, data_dir):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(app, ["bench", "extrapolation", "--dataset", "hoip", "--target", "band_gap_GGA",
+                                      "--holdout", "Ge-F", "--seeds", "2", "--json", str(out), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert (report["dataset"], report["target"], report["holdout"]) == ("hoip", "band_gap_GGA", "Ge-F")
+    assert report["n_test"] == 97 and report["n_train"] == 1248
+    assert set(report["methods"]) == {"e2t", "e2t_ensemble", "nn", "ridge", "oracle"}
+    for scores in report["methods"].values():
+        assert set(scores) == {"r2", "rmse", "mae"} and all(len(v) == 2 for v in scores.values())
+    assert 0.0 <= report["calibration"]["coverage_90"] <= 1.0 and "nll" in report["calibration"]
+    assert (tmp_path / "out.png").stat().st_size > 10_000
+    assert "e2t_ensemble" in result.output and "R²" in result.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--holdout", "Ge-At"], "no element domain 'Ge-At'"),
+    (["--holdout", "Ge-F", "--target", "band_gap"], "no target 'band_gap'"),
+    (["--holdout", "Ge-F", "--config", "/nonexistent.yaml"], "does not exist"),
+])
+def test_bench_bad_arguments_fail_clearly(args, message, data_dir):
+    result = CliRunner().invoke(app, ["bench", "extrapolation", "--dataset", "hoip", *args])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())

@@ -1,0 +1,105 @@
+"""The E2T model on small synthetic data: it learns, extrapolates, round-trips through save/load; and the ensemble."""
+
+import numpy as np
+import pytest
+import torch
+
+from e2t_al.config import E2TConfig, EnsembleConfig
+from e2t_al.data.dataset import DataError
+from e2t_al.model.baselines import RegressionNN
+from e2t_al.model.e2t import E2TRegressor
+from e2t_al.model.ensemble import E2TEnsemble
+from e2t_al.model.inputs import DescriptorInputs
+
+
+def synthetic(n_domains=6, per_domain=30, seed=0):
+    """y = x₀ + 2·x₁ + noise, with each domain shifted along x₀: predicting a new domain is extrapolation."""
+    rng = np.random.default_rng(seed)
+    x, keys = [], []
+    for d in range(n_domains):
+        block = rng.normal(size=(per_domain, 5))
+        block[:, 0] += 3.0 * d
+        x.append(block)
+        keys += [frozenset({f"D{d}"})] * per_domain
+    x = np.vstack(x)
+    y = x[:, 0] + 2.0 * x[:, 1] + 0.05 * rng.normal(size=len(x))
+    return DescriptorInputs(torch.tensor(x, dtype=torch.float32), [f"x{i}" for i in range(5)]), y, keys
+
+
+def small_config(seed=0, **training):
+    cfg = E2TConfig.model_validate({
+        "encoder": {"hidden": [32], "embedding_dim": 8, "descriptors": []},
+        "episodes": {"query_size": 16},
+        "training": {"max_steps": 150, "validate_every": 25, "patience": 3, "validation_domains": 1, "seed": seed, **training},
+    })
+    return cfg
+
+
+def split(inputs, y, keys, test_domain="D5"):
+    test = np.array([test_domain in k for k in keys])
+    take = lambda mask: DescriptorInputs(inputs.x[torch.as_tensor(np.flatnonzero(mask))], inputs.names)  # noqa: E731
+    return take(~test), y[~test], [k for k, t in zip(keys, test) if not t], take(test), y[test]
+
+
+def test_e2t_predicts_an_unseen_domain():
+    inputs, y, keys = synthetic()
+    x_train, y_train, k_train, x_test, y_test = split(inputs, y, keys, test_domain="D3")
+    model = E2TRegressor(small_config()).fit(x_train, y_train, k_train, progress=False)
+    prediction = model.predict(x_test, x_train, y_train)
+    rmse = np.sqrt(np.mean((prediction - y_test) ** 2))
+    assert rmse < 0.5 * y_test.std(), rmse  # a mean predictor would score y_test.std()
+    assert model.validation_domains_ and model.validation_rmse_ is not None
+
+
+def test_new_support_changes_predictions_without_retraining():
+    inputs, y, keys = synthetic()
+    x_train, y_train, k_train, x_test, y_test = split(inputs, y, keys)
+    model = E2TRegressor(small_config()).fit(x_train, y_train, k_train, progress=False)
+    before = model.predict(x_test, x_train, y_train)
+    shifted = model.predict(x_test, x_train, y_train + 10.0)  # the same support, every target +10
+    np.testing.assert_allclose(shifted - before, 10.0, atol=1e-3)
+
+
+def test_save_load_round_trip(tmp_path):
+    inputs, y, keys = synthetic()
+    x_train, y_train, k_train, x_test, _ = split(inputs, y, keys)
+    model = E2TRegressor(small_config()).fit(x_train, y_train, k_train, progress=False)
+    path = model.save(tmp_path / "e2t.pt")
+    loaded = E2TRegressor.load(path)
+    assert loaded.config == model.config
+    assert loaded.validation_rmse_ == model.validation_rmse_
+    np.testing.assert_allclose(loaded.encoder.input_mean.numpy(), model.encoder.input_mean.numpy())  # feature scaling
+    np.testing.assert_allclose(loaded.predict(x_test, x_train, y_train), model.predict(x_test, x_train, y_train), rtol=1e-6)
+
+
+def test_unfitted_and_bad_inputs_are_clear_errors(tmp_path):
+    inputs, y, keys = synthetic()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        E2TRegressor().predict(inputs, inputs, y)
+    with pytest.raises(DataError, match="NaN"):
+        E2TRegressor(small_config()).fit(inputs, np.where(np.arange(len(y)) == 3, np.nan, y), keys, progress=False)
+    with pytest.raises(DataError, match="no saved model"):
+        E2TRegressor.load(tmp_path / "missing.pt")
+
+
+def test_ensemble_members_differ_and_std_is_positive(tmp_path):
+    inputs, y, keys = synthetic()
+    x_train, y_train, k_train, x_test, y_test = split(inputs, y, keys)
+    config = EnsembleConfig(members=3, model=small_config())
+    ensemble = E2TEnsemble(config, base_seed=7).fit(x_train, y_train, k_train, progress=False)
+    members = ensemble.member_predictions(x_test, x_train, y_train)
+    assert members.shape == (3, len(y_test))
+    assert len({m.config.training.seed for m in ensemble.members}) == 3
+    mean, std = ensemble.predict(x_test, x_train, y_train)
+    np.testing.assert_allclose(mean, members.mean(0))
+    assert np.all(std**2 >= members.var(0)) and np.all(std > 0)
+    loaded = E2TEnsemble.load(ensemble.save(tmp_path / "ensemble"))
+    np.testing.assert_allclose(loaded.predict(x_test, x_train, y_train)[0], mean, rtol=1e-6)
+
+
+def test_plain_regression_baseline_fits():
+    inputs, y, keys = synthetic()
+    x_train, y_train, _, x_test, y_test = split(inputs, y, keys, test_domain="D2")  # interpolation for the NN
+    nn = RegressionNN(small_config()).fit(x_train, y_train, progress=False)
+    assert nn.predict(x_test).shape == y_test.shape
+    assert np.sqrt(np.mean((nn.predict(x_train) - y_train) ** 2)) < y_train.std()
