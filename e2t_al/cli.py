@@ -63,7 +63,8 @@ def bench_extrapolation(
 
     try:
         path = config or CONFIG_DIR / f"extrapolation_{dataset}.yaml"
-        cfg = load_config(path, ExtrapolationBenchConfig) if path.exists() else ExtrapolationBenchConfig(dataset=dataset)
+        explicit_or_shipped = config is not None or path.exists()
+        cfg = load_config(path, ExtrapolationBenchConfig) if explicit_or_shipped else ExtrapolationBenchConfig(dataset=dataset)
         if cfg.dataset != dataset:
             _fail(f"config {path} is for data set {cfg.dataset!r}, not {dataset!r}")
         updates = {"target": target} if target else {}
