@@ -17,7 +17,10 @@ $(BIN)/e2t-al: pyproject.toml
 
 install: $(BIN)/e2t-al
 
+# The store tests also run on PostgreSQL: .ci/postgres.sh installs (Debian packages) and starts a throw-away server
+# on 127.0.0.1 unless E2T_AL_TEST_POSTGRES_URL already names one; where it cannot, those tests skip and say why.
 test: install
+	@if [ -z "$${E2T_AL_TEST_POSTGRES_URL:-}" ]; then eval "$$(bash .ci/postgres.sh)"; fi; \
 	$(BIN)/python -m pytest -q
 
 bench-gef: install

@@ -12,6 +12,7 @@ from rich.table import Table
 from e2t_al.config import ExtrapolationBenchConfig, load_config
 from e2t_al.data import DataError, load_dataset
 from e2t_al.data.paths import PROJECT_ROOT
+from e2t_al.store_cli import register as register_store_commands
 
 app = typer.Typer(help="E2T-AL: active learning for materials discovery with extrapolative meta-learners.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks: print figures and write a JSON report.", no_args_is_help=True)
@@ -19,6 +20,7 @@ data_app = typer.Typer(help="Inspect the materials data sets.", no_args_is_help=
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
 console = Console()
+register_store_commands(app)
 CONFIG_DIR = PROJECT_ROOT / "configs"
 
 

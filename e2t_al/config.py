@@ -95,3 +95,50 @@ def load_config(path: str | Path, model: type[ConfigT]) -> ConfigT:
         return model.model_validate(raw)
     except Exception as exc:
         raise DataError(f"config file {path}: {exc}") from exc
+
+
+class AcquisitionConfig(Strict):
+    """How a batch is chosen from the candidate pool (``e2t_al.acquisition``)."""
+
+    function: Literal["qlogei", "qlognei", "qucb", "exploit", "explore"] = "qlogei"
+    batch_size: int = Field(4, ge=1)
+    ucb_beta: float = 4.0
+    mc_samples: int = 128  # MC samples of a GP posterior (the ensemble posterior draws its members)
+    max_per_domain: int | None = None  # at most this many of a batch from one element domain
+    reserve_unexplored: int = 0  # places of each batch kept for candidates of unmeasured domains
+    chunk_size: int = 8192  # candidates scored at once
+
+
+class AdaptationConfig(Strict):
+    """How the model follows new measurements: the instant support update always; a fine-tune once
+    ``finetune_after`` new measurements arrived since the last one (0: never)."""
+
+    finetune_after: int = 0
+    finetune_steps: int = 200
+    finetune_learning_rate: float = 3e-4
+    new_domain_fraction: float = 0.5  # share of fine-tune episodes whose query is a newly measured domain
+
+
+class CampaignConfig(Strict):
+    """A campaign: what to find, in which pool, with which model, and how experiments are chosen."""
+
+    name: str
+    dataset: Literal["hoip", "polymers", "mp"] = "hoip"
+    target: str = "band_gap_GGA"
+    unit: str = "eV"
+    objective: Literal["maximise", "minimise", "target_window"] = "maximise"
+    target_low: float | None = None
+    target_high: float | None = None
+    valid_min: float | None = None
+    valid_max: float | None = None
+    data_dir: Path | None = None
+    unexplored_domains: list[str] = Field(default_factory=list)  # start: every other domain measured, these not
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+    acquisition: AcquisitionConfig = Field(default_factory=AcquisitionConfig)
+    adaptation: AdaptationConfig = Field(default_factory=AdaptationConfig)
+    iterations: int = 10  # run_campaign / demo
+    lab_noise: float = 0.0  # simulated lab: standard deviation of the noise added to looked-up values
+    schedule_cron: str | None = None  # e2t-al serve
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str | None = None
+    artifacts_dir: Path = Path("runs")

@@ -40,3 +40,59 @@ def polymers(data_dir):
 @pytest.fixture(scope="session")
 def mp(data_dir):
     return load_dataset("mp", data_dir)
+
+
+# ---- the store: every store test runs on SQLite and on PostgreSQL ------------------------------------------
+POSTGRES_URL_VARIABLE = "E2T_AL_TEST_POSTGRES_URL"  # set by .ci/postgres.sh: a server where we may create databases
+
+
+def _fresh_postgres_database(admin_url: str, name: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """An empty database URL (not yet migrated) on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    admin_url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not admin_url:
+        pytest.skip(f"no PostgreSQL server: set {POSTGRES_URL_VARIABLE} (.ci/run starts one with .ci/postgres.sh)")
+    return _fresh_postgres_database(admin_url, f"e2t_test_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}")
+
+
+@pytest.fixture
+def store(store_url):
+    """A migrated store's engine."""
+    from db.engine import make_engine, require_migrated, upgrade
+
+    upgrade(store_url)
+    engine = make_engine(store_url)
+    require_migrated(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def campaign(store):
+    """A small band-gap campaign with three formula candidates (no data files needed)."""
+    from db import service
+    from db.engine import session_scope
+    from db.importers import candidate_row
+    from db.schemas import CampaignIn
+
+    with session_scope(store) as session:
+        campaign = service.create_campaign(session, CampaignIn(name="test", target_property="band_gap", unit="eV",
+                                                               objective="maximise", valid_min=0, valid_max=15))
+        rows = [candidate_row(f"line {i}", {"identifier": f"c{i}", "representation_kind": "formula", "representation": f})
+                for i, f in enumerate(["CsPbI3", "CsGeF3", "CH6NPbBr3"])]
+        service.import_candidates(session, campaign, rows)
+    return campaign

@@ -1,0 +1,118 @@
+"""Database engines and sessions: SQLite (embedded default) or PostgreSQL, and the migration guard.
+
+The database URL comes from the caller, else ``$E2T_AL_DATABASE_URL``, else ``sqlite:///e2t_al.sqlite`` in the
+working folder. SQLite gets WAL, a busy timeout and foreign keys, and every transaction is ``BEGIN IMMEDIATE``
+so two writers queue on the busy timeout instead of failing when a read lock cannot be upgraded.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import Session
+
+DEFAULT_DATABASE_URL = "sqlite:///e2t_al.sqlite"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class StoreError(ValueError):
+    """A write the store refuses (bad value, unknown candidate, duplicate, wrong state), with the reason."""
+
+
+class NotMigratedError(RuntimeError):
+    """The database schema is missing or older than this code."""
+
+
+def database_url(url: str | None = None) -> str:
+    return url or os.environ.get("E2T_AL_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def make_engine(url: str | None = None, **engine_options) -> Engine:
+    """A new engine for ``url``; SQLite connections are configured for concurrent writers."""
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}, **engine_options)
+
+        @event.listens_for(engine, "connect")
+        def _configure(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **engine_options)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    return config
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def upgrade(url: str | None = None) -> str:
+    """Create or upgrade the database to the newest schema; returns the revision it is at."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")
+    return head_revision()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def require_migrated(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is not the one this code was written for."""
+    current = current_revision(engine)
+    if current != head_revision():
+        where = engine.url.render_as_string(hide_password=True)
+        state = "has no E2T-AL schema" if current is None else f"is at schema revision {current}, not {head_revision()}"
+        raise NotMigratedError(f"the database {where} {state}: run `e2t-al db upgrade` (with the same E2T_AL_DATABASE_URL) first")
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> Engine:
+    engine = make_engine(url)
+    require_migrated(engine)
+    return engine
+
+
+def store_engine(url: str | None = None) -> Engine:
+    """The shared, migration-checked engine for ``url`` (one per URL per process)."""
+    return _engine_for(database_url(url))
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back (nothing written) when it raises."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,126 @@
+"""Validated input: what a person or script may ask the store to write (non-table models, so they validate)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from e2t_al.units import UNITS
+
+Objective = Literal["maximise", "minimise", "target_window"]
+RepresentationKind = Literal["cif", "smiles", "formula"]
+Role = Literal["viewer", "experimentalist", "reviewer", "admin"]
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _printable(text: str, what: str) -> str:
+    if any(ord(c) < 32 and c not in "\t" for c in text):
+        raise ValueError(f"{what} contains control characters")
+    return text
+
+
+class CampaignIn(Input):
+    name: str = Field(min_length=1, max_length=120)
+    target_property: str = Field(min_length=1, max_length=80)
+    unit: str = Field(max_length=40)
+    objective: Objective = "maximise"
+    target_low: Optional[float] = None
+    target_high: Optional[float] = None
+    valid_min: Optional[float] = None
+    valid_max: Optional[float] = None
+    dataset: Optional[str] = None
+    config: dict = Field(default_factory=dict)
+
+    @field_validator("name", "target_property")
+    @classmethod
+    def _no_control(cls, value: str, info) -> str:
+        return _printable(value, info.field_name)
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, unit: str) -> str:
+        if unit not in UNITS:
+            raise ValueError(f"unknown unit {unit!r}")
+        return unit
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CampaignIn":
+        for name in ("target_low", "target_high", "valid_min", "valid_max"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be finite")
+        if self.objective == "target_window":
+            if self.target_low is None or self.target_high is None or self.target_low > self.target_high:
+                raise ValueError("objective target_window needs target_low <= target_high")
+        if self.valid_min is not None and self.valid_max is not None and self.valid_min > self.valid_max:
+            raise ValueError("valid_min is above valid_max")
+        return self
+
+
+class CandidateIn(Input):
+    identifier: str = Field(min_length=1, max_length=200)
+    representation_kind: RepresentationKind
+    representation: str = Field(min_length=1, max_length=2_000_000)
+    source: Optional[str] = Field(default=None, max_length=255)
+
+    @field_validator("identifier")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        return _printable(value, "identifier")
+
+
+class MeasurementIn(Input):
+    """One measured value of a candidate, as entered. ``value`` and ``uncertainty`` are in ``unit``."""
+
+    candidate: str = Field(min_length=1, max_length=200, description="candidate identifier")
+    value: float
+    unit: str = Field(max_length=40)
+    uncertainty: Optional[float] = Field(default=None, ge=0)
+    method: Optional[str] = Field(default=None, max_length=120)
+    operator: str = Field(min_length=1, max_length=80)
+    measured_at: Optional[datetime] = None
+    notes: Optional[str] = Field(default=None, max_length=10_000)
+    proposal_item_id: Optional[int] = None
+
+    @field_validator("value", "uncertainty")
+    @classmethod
+    def _finite(cls, value: Optional[float], info) -> Optional[float]:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{info.field_name} must be a finite number")
+        return value
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, unit: str) -> str:
+        if unit not in UNITS:
+            raise ValueError(f"unknown unit {unit!r}")
+        return unit
+
+    @field_validator("candidate", "operator", "method")
+    @classmethod
+    def _no_control(cls, value: Optional[str], info) -> Optional[str]:
+        return value if value is None else _printable(value, info.field_name)
+
+    @field_validator("measured_at")
+    @classmethod
+    def _not_in_future(cls, value: Optional[datetime]) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            value = value.replace(tzinfo=timezone.utc)
+        if value > datetime.now(timezone.utc) + CLOCK_SKEW:
+            raise ValueError("measured_at is in the future")
+        return value
+
+
+class DecisionIn(Input):
+    decision: Literal["approved", "rejected"]
+    user: str = Field(min_length=1, max_length=80)
+    comment: Optional[str] = Field(default=None, max_length=2000)

@@ -1,0 +1,363 @@
+"""The service layer: every write the CLI, the flows and the web app make goes through these functions.
+
+Each function takes an open ``Session`` and neither commits nor rolls back: the caller wraps a unit of work
+in ``db.engine.session_scope`` so that it lands whole or not at all. Input arrives as validated models from
+``db.schemas``; anything the store refuses raises ``StoreError`` with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from db.engine import StoreError
+from db.schemas import CampaignIn, CandidateIn, DecisionIn, MeasurementIn
+from db.tables import (AuditEvent, Campaign, Candidate, IterationRun, Measurement, ModelVersion, ProposalBatch,
+                       ProposalItem, utc_now)
+from e2t_al.units import UnitError, convert
+
+DUPLICATE_WINDOW = timedelta(minutes=1)
+OPEN_STATUSES = ("proposed", "approved")
+
+
+class DuplicateMeasurementError(StoreError):
+    """The same candidate, value and operator were entered within a minute: probably entered twice."""
+
+
+def audit(session: Session, actor: str, action: str, campaign: Campaign | None = None, **detail) -> None:
+    session.add(AuditEvent(campaign_id=campaign.id if campaign else None, actor=actor, action=action, detail=detail))
+
+
+# ---- campaigns ---------------------------------------------------------------------------------------------
+def create_campaign(session: Session, data: CampaignIn, actor: str = "system") -> Campaign:
+    if session.exec(select(Campaign).where(Campaign.name == data.name)).first():
+        raise StoreError(f"a campaign named {data.name!r} already exists")
+    campaign = Campaign(**data.model_dump())
+    session.add(campaign)
+    session.flush()
+    audit(session, actor, "campaign.create", campaign, name=data.name)
+    return campaign
+
+
+def get_campaign(session: Session, name: str) -> Campaign:
+    campaign = session.exec(select(Campaign).where(Campaign.name == name)).first()
+    if campaign is None:
+        known = session.exec(select(Campaign.name)).all()
+        raise StoreError(f"no campaign named {name!r} (campaigns: {', '.join(known) or 'none yet'})")
+    return campaign
+
+
+def list_campaigns(session: Session) -> list[Campaign]:
+    return list(session.exec(select(Campaign).order_by(Campaign.id)))
+
+
+# ---- candidates --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CandidateRow:
+    """A validated candidate ready to store: its input and the element domain parsed from its representation."""
+
+    line: str  # where it came from: "line 7", "perov_12.cif", "hoip #3"
+    data: CandidateIn
+    element_domain: str
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: str
+    identifier: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.line} ({self.identifier or 'no identifier'}): {self.reason}"
+
+
+@dataclass
+class ImportRefused(StoreError):
+    """An import with bad rows: nothing was written. ``problems`` lists every bad row with its line and reason."""
+
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        head = f"import refused, nothing written: {len(self.problems)} bad row(s)"
+        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+
+
+def import_candidates(session: Session, campaign: Campaign, rows: Iterable[CandidateRow], problems: Iterable[RowProblem] = (),
+                      actor: str = "system") -> list[Candidate]:
+    """Add every row, or none: rows that failed parsing (``problems``), duplicate identifiers within the import
+    and identifiers already in the campaign all refuse the whole import with ``ImportRefused``."""
+    rows, problems = list(rows), list(problems)
+    existing = set(session.exec(select(Candidate.identifier).where(Candidate.campaign_id == campaign.id)))
+    seen: dict[str, str] = {}
+    for row in rows:
+        identifier = row.data.identifier
+        if identifier in existing:
+            problems.append(RowProblem(row.line, identifier, "already a candidate of this campaign"))
+        elif identifier in seen:
+            problems.append(RowProblem(row.line, identifier, f"duplicate identifier (also {seen[identifier]})"))
+        seen.setdefault(identifier, row.line)
+    if problems:
+        raise ImportRefused(problems=sorted(problems, key=lambda p: _line_order(p.line)))
+    added = []
+    for row in rows:
+        candidate = Candidate(campaign_id=campaign.id, element_domain=row.element_domain, **row.data.model_dump())
+        session.add(candidate)
+        added.append(candidate)
+    session.flush()
+    audit(session, actor, "candidates.import", campaign, count=len(added))
+    return added
+
+
+def _line_order(line: str) -> tuple:
+    digits = "".join(c for c in line if c.isdigit())
+    return (int(digits) if digits else 0, line)
+
+
+def list_candidates(session: Session, campaign: Campaign, element_domain: str | None = None) -> list[Candidate]:
+    query = select(Candidate).where(Candidate.campaign_id == campaign.id)
+    if element_domain:
+        query = query.where(Candidate.element_domain == element_domain)
+    return list(session.exec(query.order_by(Candidate.id)))
+
+
+def get_candidate(session: Session, campaign: Campaign, identifier: str) -> Candidate:
+    candidate = session.exec(select(Candidate).where(Candidate.campaign_id == campaign.id,
+                                                     Candidate.identifier == identifier)).first()
+    if candidate is None:
+        raise StoreError(f"no candidate {identifier!r} in campaign {campaign.name!r}")
+    return candidate
+
+
+# ---- measurements ------------------------------------------------------------------------------------------
+def add_measurement(session: Session, campaign: Campaign, data: MeasurementIn, allow_duplicate: bool = False,
+                    corrects: Measurement | None = None) -> Measurement:
+    """Append one measurement. Refused: unknown candidate, a unit of another dimension, a value outside the
+    campaign's valid range; flagged (``DuplicateMeasurementError``): the same value by the same operator
+    within a minute. An approved proposal of the candidate becomes ``measured``."""
+    candidate = get_candidate(session, campaign, data.candidate)
+    try:
+        value = convert(data.value, data.unit, campaign.unit)
+    except UnitError as exc:
+        raise StoreError(f"{data.candidate}: {exc} (campaign unit {campaign.unit!r})") from exc
+    low, high = campaign.valid_min, campaign.valid_max
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise StoreError(f"{data.candidate}: {data.value} {data.unit} is outside the valid range "
+                         f"[{low}, {high}] {campaign.unit} of {campaign.target_property}")
+    now = utc_now()
+    if not allow_duplicate and corrects is None:
+        recent = session.exec(select(Measurement).where(
+            Measurement.candidate_id == candidate.id, Measurement.operator == data.operator,
+            Measurement.status == "valid", Measurement.recorded_at >= now - DUPLICATE_WINDOW)).all()
+        if any(abs(m.value_in_campaign_unit - value) <= 1e-9 * max(1.0, abs(value)) for m in recent):
+            raise DuplicateMeasurementError(f"{data.candidate}: {data.value} {data.unit} by {data.operator} was already "
+                                            "entered within the last minute (allow duplicates, e.g. --allow-duplicate, to keep both)")
+    item = _proposal_item_for(session, campaign, candidate, data.proposal_item_id)
+    measurement = Measurement(candidate_id=candidate.id, value=data.value, unit=data.unit, value_in_campaign_unit=value,
+                              uncertainty=data.uncertainty, method=data.method, operator=data.operator,
+                              measured_at=data.measured_at or now, recorded_at=now, notes=data.notes,
+                              corrects_id=corrects.id if corrects else None, proposal_item_id=item.id if item else None)
+    session.add(measurement)
+    if item is not None:
+        item.status = "measured"
+        session.add(item)
+    session.flush()
+    audit(session, data.operator, "measurement.correct" if corrects else "measurement.add", campaign,
+          measurement=measurement.id, candidate=data.candidate, value=data.value, unit=data.unit)
+    return measurement
+
+
+def _proposal_item_for(session: Session, campaign: Campaign, candidate: Candidate, item_id: int | None) -> ProposalItem | None:
+    if item_id is not None:
+        item = session.get(ProposalItem, item_id)
+        if item is None or item.candidate_id != candidate.id:
+            raise StoreError(f"proposal item {item_id} is not a proposal of candidate {candidate.identifier!r}")
+        return item
+    return session.exec(select(ProposalItem).join(ProposalBatch).where(
+        ProposalBatch.campaign_id == campaign.id, ProposalItem.candidate_id == candidate.id,
+        ProposalItem.status == "approved").order_by(ProposalItem.id.desc())).first()
+
+
+def import_measurements(session: Session, campaign: Campaign, rows: list[tuple[str, MeasurementIn]],
+                        problems: Iterable[RowProblem] = (), allow_duplicate: bool = False) -> list[Measurement]:
+    """Add every row, or none: all rows are tried so that every refusal is reported (``ImportRefused``); the
+    caller's transaction then rolls back the rows that were fine."""
+    problems = list(problems)
+    added = []
+    for line, data in rows:
+        try:
+            added.append(add_measurement(session, campaign, data, allow_duplicate=allow_duplicate))
+        except StoreError as exc:
+            problems.append(RowProblem(line, data.candidate, str(exc)))
+    if problems:
+        raise ImportRefused(problems=sorted(problems, key=lambda p: _line_order(p.line)))
+    return added
+
+
+def get_measurement(session: Session, campaign: Campaign, measurement_id: int) -> Measurement:
+    measurement = session.get(Measurement, measurement_id)
+    candidate = session.get(Candidate, measurement.candidate_id) if measurement else None
+    if candidate is None or candidate.campaign_id != campaign.id:
+        raise StoreError(f"no measurement {measurement_id} in campaign {campaign.name!r}")
+    return measurement
+
+
+def correct_measurement(session: Session, campaign: Campaign, measurement_id: int, data: MeasurementIn) -> Measurement:
+    """A new measurement that supersedes ``measurement_id``; the old row stays, marked ``superseded``."""
+    old = get_measurement(session, campaign, measurement_id)
+    if old.status != "valid":
+        raise StoreError(f"measurement {measurement_id} is {old.status}; only a valid measurement can be corrected")
+    if session.get(Candidate, old.candidate_id).identifier != data.candidate:
+        raise StoreError(f"a correction of measurement {measurement_id} must be of the same candidate")
+    old.status = "superseded"
+    session.add(old)
+    return add_measurement(session, campaign, data.model_copy(update={"proposal_item_id": old.proposal_item_id}), corrects=old)
+
+
+def retract_measurement(session: Session, campaign: Campaign, measurement_id: int, actor: str, reason: str) -> Measurement:
+    measurement = get_measurement(session, campaign, measurement_id)
+    if measurement.status != "valid":
+        raise StoreError(f"measurement {measurement_id} is already {measurement.status}")
+    if not reason.strip():
+        raise StoreError("a retraction needs a reason")
+    measurement.status, measurement.retracted_by, measurement.retracted_at = "retracted", actor, utc_now()
+    measurement.retraction_reason = reason.strip()
+    session.add(measurement)
+    audit(session, actor, "measurement.retract", campaign, measurement=measurement_id, reason=reason.strip())
+    return measurement
+
+
+def list_measurements(session: Session, campaign: Campaign, include_history: bool = False) -> list[tuple[Measurement, str]]:
+    """(measurement, candidate identifier) in the order entered; only valid ones unless ``include_history``."""
+    query = select(Measurement, Candidate.identifier).join(Candidate).where(Candidate.campaign_id == campaign.id)
+    if not include_history:
+        query = query.where(Measurement.status == "valid")
+    return list(session.exec(query.order_by(Measurement.id)))
+
+
+def measured_values(session: Session, campaign: Campaign) -> dict[str, float]:
+    """Candidate identifier → mean of its valid measurements, in the campaign's unit: the support set's targets."""
+    rows = session.exec(select(Candidate.identifier, func.avg(Measurement.value_in_campaign_unit)).join(Measurement)
+                        .where(Candidate.campaign_id == campaign.id, Measurement.status == "valid")
+                        .group_by(Candidate.identifier)).all()
+    return {identifier: float(value) for identifier, value in rows}
+
+
+# ---- model versions and iterations -------------------------------------------------------------------------
+def checksum(path: str | Path) -> str:
+    """SHA-256 of a checkpoint file, or of every file in a checkpoint folder (names and bytes, sorted)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def record_model_version(session: Session, campaign: Campaign, kind: str, checkpoint: str | Path,
+                         measurement_ids: list[int], metrics: dict) -> ModelVersion:
+    version = ModelVersion(campaign_id=campaign.id, kind=kind, checkpoint_path=str(checkpoint),
+                           checkpoint_sha256=checksum(checkpoint), measurement_ids=sorted(measurement_ids), metrics=metrics)
+    session.add(version)
+    session.flush()
+    return version
+
+
+def latest_model_version(session: Session, campaign: Campaign) -> ModelVersion | None:
+    return session.exec(select(ModelVersion).where(ModelVersion.campaign_id == campaign.id)
+                        .order_by(ModelVersion.id.desc())).first()
+
+
+def start_iteration(session: Session, campaign: Campaign, iteration: int, flow_run_id: str | None = None) -> IterationRun:
+    """The run record of iteration ``iteration``: a re-run of the same iteration reuses it (never a second one)."""
+    run = session.exec(select(IterationRun).where(IterationRun.campaign_id == campaign.id,
+                                                  IterationRun.iteration == iteration)).first()
+    if run is None:
+        run = IterationRun(campaign_id=campaign.id, iteration=iteration)
+    run.flow_run_id, run.status, run.started_at, run.finished_at, run.message = flow_run_id, "running", utc_now(), None, None
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_iteration(session: Session, run_id: int, status: str, timings: dict | None = None, message: str | None = None) -> IterationRun:
+    run = session.get(IterationRun, run_id)
+    run.status, run.finished_at, run.message = status, utc_now(), message
+    run.timings = dict(timings or {})
+    session.add(run)
+    return run
+
+
+def completed_iterations(session: Session, campaign: Campaign) -> int:
+    return session.exec(select(func.count()).select_from(IterationRun).where(
+        IterationRun.campaign_id == campaign.id, IterationRun.status == "completed")).one()
+
+
+# ---- proposals ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProposedCandidate:
+    candidate_id: int
+    predicted_mean: float
+    predicted_std: float
+    acquisition_value: float
+    novelty: float
+
+
+def record_proposal(session: Session, campaign: Campaign, items: list[ProposedCandidate], acquisition: str,
+                    iteration_run: IterationRun | None = None, model_version: ModelVersion | None = None) -> ProposalBatch:
+    """Write a whole batch (ranked in the given order). An iteration has at most one batch: recording it again
+    returns the batch already there, so a re-run never duplicates a proposal."""
+    if iteration_run is not None:
+        existing = session.exec(select(ProposalBatch).where(ProposalBatch.iteration_run_id == iteration_run.id)).first()
+        if existing is not None:
+            return existing
+    if len({item.candidate_id for item in items}) != len(items):
+        raise StoreError("a proposal batch lists the same candidate twice")
+    batch = ProposalBatch(campaign_id=campaign.id, acquisition=acquisition,
+                          iteration_run_id=iteration_run.id if iteration_run else None,
+                          model_version_id=model_version.id if model_version else None)
+    session.add(batch)
+    session.flush()
+    for rank, item in enumerate(items, start=1):
+        candidate = session.get(Candidate, item.candidate_id)
+        if candidate is None or candidate.campaign_id != campaign.id:
+            raise StoreError(f"candidate id {item.candidate_id} is not in campaign {campaign.name!r}")
+        session.add(ProposalItem(batch_id=batch.id, rank=rank, **item.__dict__))
+    session.flush()
+    audit(session, "assistant", "proposal.create", campaign, batch=batch.id, size=len(items))
+    return batch
+
+
+def proposal_items(session: Session, campaign: Campaign, statuses: Iterable[str] | None = None,
+                   batch_id: int | None = None) -> list[tuple[ProposalItem, Candidate]]:
+    query = (select(ProposalItem, Candidate).join(ProposalBatch).join(Candidate, ProposalItem.candidate_id == Candidate.id)
+             .where(ProposalBatch.campaign_id == campaign.id))
+    if statuses is not None:
+        query = query.where(ProposalItem.status.in_(list(statuses)))
+    if batch_id is not None:
+        query = query.where(ProposalItem.batch_id == batch_id)
+    return list(session.exec(query.order_by(ProposalItem.batch_id, ProposalItem.rank)))
+
+
+def open_proposals(session: Session, campaign: Campaign) -> list[tuple[ProposalItem, Candidate]]:
+    """Proposals still waiting for a decision or a measurement: while any exist, a batch is open."""
+    return proposal_items(session, campaign, statuses=OPEN_STATUSES)
+
+
+def decide(session: Session, campaign: Campaign, item_id: int, decision: DecisionIn) -> ProposalItem:
+    item = session.get(ProposalItem, item_id)
+    batch = session.get(ProposalBatch, item.batch_id) if item else None
+    if batch is None or batch.campaign_id != campaign.id:
+        raise StoreError(f"no proposal item {item_id} in campaign {campaign.name!r}")
+    if item.status != "proposed":
+        raise StoreError(f"proposal item {item_id} is already {item.status}")
+    item.status, item.decided_by, item.decided_at, item.comment = decision.decision, decision.user, utc_now(), decision.comment
+    session.add(item)
+    audit(session, decision.user, f"proposal.{decision.decision}", campaign, item=item_id, comment=decision.comment)
+    return item

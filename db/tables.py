@@ -1,0 +1,140 @@
+"""SQLModel tables: the lab's source of truth.
+
+Table models skip validation, so every write goes through the service layer (``db.service``), which validates
+input with the non-table models in ``db.schemas`` first. Measurements and decisions are append-only history:
+a correction is a new measurement that points at the one it supersedes; a retraction changes a status and
+records who, when and why, it never deletes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class User(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True, max_length=80)
+    role: str = Field(max_length=20)  # viewer | experimentalist | reviewer | admin
+    password_hash: Optional[str] = Field(default=None, max_length=255)
+    api_token_hash: Optional[str] = Field(default=None, max_length=255, index=True)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class Campaign(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=120)
+    dataset: Optional[str] = Field(default=None, max_length=40)  # hoip | polymers | mp, when built from one
+    target_property: str = Field(max_length=80)
+    unit: str = Field(max_length=40)
+    objective: str = Field(max_length=20)  # maximise | minimise | target_window
+    target_low: Optional[float] = None  # target_window only
+    target_high: Optional[float] = None
+    valid_min: Optional[float] = None  # measurements outside [valid_min, valid_max] (campaign unit) are refused
+    valid_max: Optional[float] = None
+    config: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class Candidate(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("campaign_id", "identifier", name="uq_candidate_identifier"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    identifier: str = Field(max_length=200)
+    representation_kind: str = Field(max_length=20)  # cif | smiles | formula
+    representation: str
+    element_domain: str = Field(index=True, max_length=120)
+    source: Optional[str] = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class ModelVersion(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    kind: str = Field(max_length=40)  # pretrained | instant | finetune
+    checkpoint_path: str
+    checkpoint_sha256: str = Field(max_length=64)
+    measurement_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    metrics: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class IterationRun(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("campaign_id", "iteration", name="uq_iteration_number"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    iteration: int
+    flow_run_id: Optional[str] = Field(default=None, max_length=64)
+    status: str = Field(default="running", max_length=20)  # running | completed | failed | waiting
+    started_at: datetime = Field(default_factory=utc_now)
+    finished_at: Optional[datetime] = None
+    timings: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    message: Optional[str] = None
+
+
+class ProposalBatch(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    iteration_run_id: Optional[int] = Field(default=None, foreign_key="iterationrun.id", unique=True)
+    model_version_id: Optional[int] = Field(default=None, foreign_key="modelversion.id")
+    acquisition: str = Field(max_length=80)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class ProposalItem(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("batch_id", "candidate_id", name="uq_proposal_candidate"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="proposalbatch.id", index=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    rank: int
+    predicted_mean: float
+    predicted_std: float
+    acquisition_value: float
+    novelty: float
+    status: str = Field(default="proposed", max_length=20)  # proposed | approved | rejected | measured
+    decided_by: Optional[str] = Field(default=None, max_length=80)
+    decided_at: Optional[datetime] = None
+    comment: Optional[str] = None
+
+
+class Measurement(SQLModel, table=True):
+    __table_args__ = (Index("ix_measurement_candidate_status", "candidate_id", "status"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    value: float  # as entered, in ``unit``
+    unit: str = Field(max_length=40)
+    value_in_campaign_unit: float
+    uncertainty: Optional[float] = None  # in ``unit``
+    method: Optional[str] = Field(default=None, max_length=120)
+    operator: str = Field(max_length=80)
+    measured_at: datetime = Field(default_factory=utc_now)
+    recorded_at: datetime = Field(default_factory=utc_now)
+    status: str = Field(default="valid", max_length=20)  # valid | retracted | superseded
+    corrects_id: Optional[int] = Field(default=None, foreign_key="measurement.id")
+    proposal_item_id: Optional[int] = Field(default=None, foreign_key="proposalitem.id")
+    notes: Optional[str] = None
+    retracted_by: Optional[str] = Field(default=None, max_length=80)
+    retracted_at: Optional[datetime] = None
+    retraction_reason: Optional[str] = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when: one row per write the service layer makes on a person's behalf."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id", index=True)
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=60)
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utc_now)
