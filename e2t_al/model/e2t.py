@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from e2t_al.config import E2TConfig
+from e2t_al.config import AdaptationConfig, E2TConfig
 from e2t_al.data.dataset import DataError
 from e2t_al.model.encoders import build_encoder
 from e2t_al.model.episodes import Episode, EpisodeSampler
@@ -77,21 +78,8 @@ class E2TRegressor:
         sampler = EpisodeSampler([domain_keys[i] for i in train_index], cfg.episodes, seed=training.seed)
         self.encoder = build_encoder(inputs, cfg.encoder)
 
-        def episode_loss(episodes: list[Episode]) -> torch.Tensor:
-            local = np.unique(np.concatenate([np.concatenate([e.support, e.query]) for e in episodes]))
-            position = {j: p for p, j in enumerate(local)}
-            embeddings = self.encoder(inputs.batch(torch.as_tensor(train_index[local])))
-            y_local = y[torch.as_tensor(train_index[local])]
-            losses = []
-            for e in episodes:
-                s = torch.as_tensor([position[j] for j in e.support])
-                q = torch.as_tensor([position[j] for j in e.query])
-                head = fit_ridge(embeddings[s], y_local[s], cfg.head.ridge_lambda)
-                losses.append((head.predict(embeddings[q]) - y_local[q]).pow(2).mean())
-            return torch.stack(losses).mean()
-
         def training_loss() -> torch.Tensor:
-            return episode_loss([sampler.sample() for _ in range(training.episodes_per_step)])
+            return self._episode_loss(inputs, y, train_index, [sampler.sample() for _ in range(training.episodes_per_step)])
 
         def validation_loss() -> float:
             return self._validation_mse(inputs, y, domain_keys, train_index)
@@ -99,6 +87,54 @@ class E2TRegressor:
         use_validation = validate and bool(self.validation_domains_)
         return train_with_early_stopping(self.encoder, training_loss, validation_loss if use_validation else None, training,
                                          description=f"E2T seed {training.seed}" + ("" if validate else " (refit)"), progress=progress)
+
+    def _episode_loss(self, inputs, y, train_index, episodes: list[Episode]) -> torch.Tensor:
+        """Mean query MSE over episodes whose indices point into ``train_index``; ridge head fitted per episode."""
+        local = np.unique(np.concatenate([np.concatenate([e.support, e.query]) for e in episodes]))
+        position = {j: p for p, j in enumerate(local)}
+        embeddings = self.encoder(inputs.batch(torch.as_tensor(train_index[local])))
+        y_local = y[torch.as_tensor(train_index[local])]
+        losses = []
+        for e in episodes:
+            s = torch.as_tensor([position[j] for j in e.support])
+            q = torch.as_tensor([position[j] for j in e.query])
+            head = fit_ridge(embeddings[s], y_local[s], self.config.head.ridge_lambda)
+            losses.append((head.predict(embeddings[q]) - y_local[q]).pow(2).mean())
+        return torch.stack(losses).mean()
+
+    def fine_tune(self, inputs: MaterialInputs, targets: np.ndarray, domain_keys: list[frozenset[str]], new_index: np.ndarray,
+                  config: AdaptationConfig, seed: int = 0, progress: bool = False) -> "E2TRegressor":
+        """A copy of this model whose encoder took ``config.finetune_steps`` more steps (the paper's fine-tuning):
+        a share ``new_domain_fraction`` of the episodes query half of the newly measured materials ``new_index``
+        with everything else as support; the rest are ordinary extrapolative episodes on the older data, so the
+        encoder does not forget them. Target scaling and validation results stay those of the trained model."""
+        targets = np.asarray(targets, dtype=float)
+        if len(targets) != len(inputs) or not np.all(np.isfinite(targets)):
+            raise DataError("fine-tuning needs one finite target per material")
+        new_index = np.asarray(new_index, dtype=int)
+        old_index = np.setdiff1d(np.arange(len(inputs)), new_index)
+        tuned = copy.deepcopy(self)
+        tuned.encoder = copy.deepcopy(self._require_fitted())
+        y = torch.as_tensor((targets - self.target_mean_) / self.target_std_, dtype=torch.float32)
+        rng = np.random.default_rng(seed)
+        old_sampler = EpisodeSampler([domain_keys[i] for i in old_index], self.config.episodes, seed=seed)
+        everything = np.arange(len(inputs))
+
+        def episode() -> Episode:
+            if len(new_index) >= 2 and rng.random() < config.new_domain_fraction:
+                order = rng.permutation(new_index)
+                query = order[: max(1, len(order) // 2)]
+                return Episode(np.setdiff1d(everything, query), query, "new")
+            e = old_sampler.sample()
+            return Episode(old_index[e.support], old_index[e.query], e.query_domain)
+
+        def training_loss() -> torch.Tensor:
+            return tuned._episode_loss(inputs, y, everything, [episode() for _ in range(self.config.training.episodes_per_step)])
+
+        steps = self.config.training.model_copy(update={"max_steps": config.finetune_steps, "learning_rate": config.finetune_learning_rate})
+        torch.manual_seed(seed)
+        train_with_early_stopping(tuned.encoder, training_loss, None, steps, description="fine-tune", progress=progress)
+        return tuned
 
     def _validation_mse(self, inputs, y, domain_keys, train_index) -> float:
         """Mean squared error (standardised units) on each held-out domain, support = all training materials."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from e2t_al.config import EnsembleConfig
+from e2t_al.config import AdaptationConfig, EnsembleConfig
 from e2t_al.data.dataset import DataError
 from e2t_al.model.e2t import E2TRegressor
 from e2t_al.model.inputs import MaterialInputs
@@ -41,6 +41,14 @@ class E2TEnsemble:
         self.members = [E2TRegressor(self.member_config(k)).fit(inputs, targets, domain_keys, progress=progress)
                         for k in range(self.config.members)]
         return self
+
+    def fine_tune(self, inputs: MaterialInputs, targets: np.ndarray, domain_keys: list[frozenset[str]], new_index: np.ndarray,
+                  config: AdaptationConfig, progress: bool = False) -> "E2TEnsemble":
+        """A fine-tuned copy: every member fine-tuned from its own weights (``E2TRegressor.fine_tune``)."""
+        tuned = E2TEnsemble(self.config, self.base_seed)
+        tuned.members = [m.fine_tune(inputs, targets, domain_keys, new_index, config, seed=m.config.training.seed + 1, progress=progress)
+                         for m in self.members]
+        return tuned
 
     def member_predictions(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> np.ndarray:
         """Each member's prediction, shape ``(K, m)``."""

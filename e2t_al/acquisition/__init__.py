@@ -1,0 +1,2 @@
+"""From predictions to experiments: BoTorch models over the E2T ensemble (and GP baselines), objectives,
+novelty of element domains, and batch selection over a discrete candidate pool."""

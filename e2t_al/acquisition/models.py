@@ -1,0 +1,84 @@
+"""BoTorch models that score a candidate pool from its descriptor features ``X`` (``n x d``).
+
+- ``E2TEnsembleModel``: the E2T ensemble as a BoTorch ``EnsembleModel``; its posterior is BoTorch's
+  ``EnsemblePosterior`` over the K members, so BoTorch's acquisition functions work on it unchanged.
+- ``fit_gp``: the baseline, a BoTorch ``SingleTaskGP`` on the same features (or on E2T embeddings).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.ensemble import EnsembleModel
+from botorch.models.transforms import Normalize, Standardize
+from botorch.posteriors.ensemble import EnsemblePosterior
+from botorch.sampling.base import MCSampler
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from e2t_al.model.ensemble import E2TEnsemble
+from e2t_al.model.inputs import DescriptorInputs
+
+
+class E2TEnsembleModel(EnsembleModel):
+    """Member k predicts f_k(x) = ȳ + (φ_k(x) − φ̄_k,S)ᵀ w_k,S with its ridge head fitted on the support set
+    S = (``support_X``, ``support_y``): the measurements so far. The posterior at ``X`` (``batch x n x d``) is
+    the ``EnsemblePosterior`` of values ``batch x K x n x 1``. A new measurement changes S, not the encoders:
+    ``with_support`` returns the updated model without a gradient step (the instant update)."""
+
+    def __init__(self, ensemble: E2TEnsemble, support_X: torch.Tensor, support_y: torch.Tensor):
+        super().__init__()
+        if ensemble.config.model.encoder.kind != "descriptor_mlp":
+            raise ValueError("E2TEnsembleModel scores descriptor features; use a descriptor_mlp encoder")
+        self._num_outputs = 1
+        self.ensemble = ensemble
+        self.support_X = torch.as_tensor(support_X, dtype=torch.float32)  # (n_s, d)
+        self.support_y = torch.as_tensor(support_y, dtype=torch.float64).reshape(-1)  # (n_s,)
+        support = DescriptorInputs(self.support_X, [])
+        self.heads = [member.fit_head(support, self.support_y.numpy()) for member in ensemble.members]
+
+    def with_support(self, support_X: torch.Tensor, support_y: torch.Tensor) -> "E2TEnsembleModel":
+        return E2TEnsembleModel(self.ensemble, support_X, support_y)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        flat = DescriptorInputs(X.reshape(-1, X.shape[-1]).to(torch.float32), [])
+        values = torch.stack([head.predict(member.embed(flat)) * member.target_std_ + member.target_mean_
+                              for member, head in zip(self.ensemble.members, self.heads)])  # (K, N)
+        values = values.reshape(len(self.heads), *X.shape[:-1]).movedim(0, -2)  # batch x K x n
+        return values.unsqueeze(-1).to(X.dtype)
+
+    def embed(self, X: torch.Tensor) -> torch.Tensor:
+        """Members' embeddings averaged over members after standardising each, ``(n, d_emb)``: for novelty."""
+        inputs = DescriptorInputs(torch.as_tensor(X, dtype=torch.float32), [])
+        parts = []
+        for member in self.ensemble.members:
+            z = member.embed(inputs)
+            parts.append((z - z.mean(0)) / (z.std(0) + 1e-6))
+        return torch.cat(parts, dim=1)
+
+
+class EnsembleMemberSampler(MCSampler):
+    """Every member once, in order: the "MC samples" of an ``EnsemblePosterior`` are exactly its K members, so a
+    Monte-Carlo acquisition value is the exact member average, e.g. qEI(x) = (1/K) Σ_k max(f_k(x) − f*, 0)."""
+
+    def __init__(self, ensemble_size: int):
+        super().__init__(sample_shape=torch.Size([ensemble_size]))
+
+    def forward(self, posterior: EnsemblePosterior) -> torch.Tensor:
+        return posterior.values.movedim(-3, 0)  # K x batch x q x m
+
+
+def fit_gp(train_X: torch.Tensor, train_y: torch.Tensor) -> SingleTaskGP:
+    """``SingleTaskGP`` (Matérn-5/2 ARD, inferred noise) with normalised inputs and standardised outputs,
+    hyper-parameters by maximum marginal likelihood. ``train_X (n, d)``, ``train_y (n,)``."""
+    X = torch.as_tensor(train_X, dtype=torch.float64)
+    Y = torch.as_tensor(train_y, dtype=torch.float64).reshape(-1, 1)
+    model = SingleTaskGP(X, Y, input_transform=Normalize(d=X.shape[-1]), outcome_transform=Standardize(m=1))
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    return model
+
+
+def embedding_features(ensemble: E2TEnsemble, X: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Features for the GP-on-embeddings baseline: the first member's embedding φ(x), ``(n, d_emb)``."""
+    return ensemble.members[0].embed(DescriptorInputs(torch.as_tensor(X, dtype=torch.float32), [])).to(torch.float64)
