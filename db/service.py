@@ -23,7 +23,7 @@ from db.tables import (AuditEvent, Campaign, Candidate, IterationRun, Measuremen
 from e2t_al.units import UnitError, convert
 
 DUPLICATE_WINDOW = timedelta(minutes=1)
-OPEN_STATUSES = ("proposed", "approved")
+OPEN_STATUSES = ("proposed", "approved")  # then: rejected | measured | failed (approved, but could not be measured)
 
 
 class DuplicateMeasurementError(StoreError):
@@ -334,6 +334,10 @@ def record_proposal(session: Session, campaign: Campaign, items: list[ProposedCa
     return batch
 
 
+def proposal_batches(session: Session, campaign: Campaign) -> list[ProposalBatch]:
+    return list(session.exec(select(ProposalBatch).where(ProposalBatch.campaign_id == campaign.id).order_by(ProposalBatch.id)))
+
+
 def proposal_items(session: Session, campaign: Campaign, statuses: Iterable[str] | None = None,
                    batch_id: int | None = None) -> list[tuple[ProposalItem, Candidate]]:
     query = (select(ProposalItem, Candidate).join(ProposalBatch).join(Candidate, ProposalItem.candidate_id == Candidate.id)
@@ -361,3 +365,23 @@ def decide(session: Session, campaign: Campaign, item_id: int, decision: Decisio
     session.add(item)
     audit(session, decision.user, f"proposal.{decision.decision}", campaign, item=item_id, comment=decision.comment)
     return item
+
+
+def fail_proposal(session: Session, campaign: Campaign, item_id: int, actor: str, reason: str) -> ProposalItem:
+    """An approved proposal that could not be measured (no sample, failed synthesis): closed, with the reason."""
+    item = session.get(ProposalItem, item_id)
+    batch = session.get(ProposalBatch, item.batch_id) if item else None
+    if batch is None or batch.campaign_id != campaign.id or item.status != "approved":
+        raise StoreError(f"proposal item {item_id} is not an approved proposal of campaign {campaign.name!r}")
+    item.status, item.comment = "failed", reason
+    session.add(item)
+    audit(session, actor, "proposal.failed", campaign, item=item_id, reason=reason)
+    return item
+
+
+def approve_all(session: Session, campaign: Campaign, user: str, comment: str | None = None) -> int:
+    """Approve every proposal waiting for a decision (unattended campaigns); returns how many."""
+    waiting = proposal_items(session, campaign, statuses=["proposed"])
+    for item, _ in waiting:
+        decide(session, campaign, item.id, DecisionIn(decision="approved", user=user, comment=comment))
+    return len(waiting)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -22,6 +23,12 @@ app.add_typer(data_app, name="data")
 console = Console()
 register_store_commands(app)
 CONFIG_DIR = PROJECT_ROOT / "configs"
+
+# Prefect: a project-local home, no telemetry; flows run in ephemeral mode unless PREFECT_API_URL names a server.
+os.environ.setdefault("PREFECT_HOME", str(PROJECT_ROOT / ".prefect"))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
 def _fail(message: str) -> None:
@@ -77,6 +84,37 @@ def bench_extrapolation(
             cfg.ensemble.members = members
         run_extrapolation(cfg, holdout, seeds, json_path=json_path, plot_path=plot, console=console)
     except DataError as exc:
+        _fail(str(exc))
+
+
+@app.command("demo")
+def demo(config: Optional[Path] = typer.Argument(None, help="campaign YAML (default: configs/campaign_hoip_gef.yaml)"),
+         folder: Path = typer.Option(Path("runs/demo"), help="where the demo's database, models and plots go")):
+    """A whole simulated campaign: HOIP with Ge-F unexplored at the start; find its highest band gap."""
+    from e2t_al.config import CampaignConfig
+    from e2t_al.demo import run_demo
+
+    try:
+        cfg = load_config(config or CONFIG_DIR / "campaign_hoip_gef.yaml", CampaignConfig)
+        summary = run_demo(cfg, folder)
+    except DataError as exc:
+        _fail(str(exc))
+    console.rule("demo summary")
+    console.print(summary.line())
+    for plot in summary.plots:
+        console.print(f"plot: {plot}")
+
+
+@app.command("serve")
+def serve(campaign: str = typer.Option(..., help="campaign name in the store"),
+          url: Optional[str] = typer.Option(None, help="database URL (default: $E2T_AL_DATABASE_URL or sqlite:///e2t_al.sqlite)")):
+    """Serve the iteration flow on the cron in the campaign's config, against a Prefect server
+    (`prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api)."""
+    from flows.deployments import serve_campaign
+
+    try:
+        serve_campaign(campaign, url)
+    except (DataError, ValueError) as exc:
         _fail(str(exc))
 
 

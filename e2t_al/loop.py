@@ -1,0 +1,215 @@
+"""One iteration of the closed loop, as plain functions (the Prefect flows in ``flows/`` only orchestrate them):
+
+    read_state → pool_features → pretrained_ensemble → adapt → score_pool → choose_batch → record_iteration
+
+State lives in the store (``db``); models and feature caches live under ``<artifacts_dir>/<campaign>/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sqlmodel import Session
+
+from db import service
+from db.engine import StoreError
+from e2t_al.acquisition.batch import BatchProposal, Objective, pool_predictions, propose_batch
+from e2t_al.acquisition.models import E2TEnsembleModel
+from e2t_al.acquisition.novelty import composition_novelty, embedding_novelty
+from e2t_al.config import CampaignConfig
+from e2t_al.data.dataset import DataError, MaterialsDataset, object_array
+from e2t_al.data.hoip import parse_cif
+from e2t_al.data.mp import parse_formula
+from e2t_al.data.polymers import parse_smiles
+from e2t_al.features import describe
+from e2t_al.model.e2t import E2TRegressor
+from e2t_al.model.ensemble import E2TEnsemble
+from e2t_al.model.inputs import DescriptorInputs
+
+DATASET_OF_KIND = {"cif": "hoip", "smiles": "polymers", "formula": "mp"}
+PARSERS = {"cif": parse_cif, "smiles": parse_smiles, "formula": parse_formula}
+
+
+@dataclass
+class CampaignState:
+    """A consistent snapshot of one campaign, read in one transaction. Arrays are over candidates ``(n,)``."""
+
+    campaign_id: int
+    name: str
+    config: CampaignConfig
+    candidate_ids: np.ndarray
+    identifiers: np.ndarray
+    domains: np.ndarray
+    kinds: np.ndarray
+    representations: np.ndarray
+    measured_value: np.ndarray  # NaN where unmeasured (campaign unit, mean of valid measurements)
+    pending: np.ndarray  # approved, not yet measured
+    proposed: np.ndarray  # proposed, waiting for a decision
+    measurement_ids: list[int] = field(default_factory=list)
+    iteration: int = 1  # the iteration a run now would be
+
+    @property
+    def measured(self) -> np.ndarray:
+        return np.isfinite(self.measured_value)
+
+    @property
+    def batch_open(self) -> bool:
+        """A batch waits for decisions or measurements: an iteration must not propose another."""
+        return bool(self.pending.any() or self.proposed.any())
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.config.artifacts_dir) / self.name
+
+
+def read_state(session: Session, name: str) -> CampaignState:
+    campaign = service.get_campaign(session, name)
+    config = CampaignConfig.model_validate(campaign.config)
+    candidates = service.list_candidates(session, campaign)
+    if not candidates:
+        raise StoreError(f"campaign {name!r} has no candidates: import some first")
+    measured = service.measured_values(session, campaign)
+    waiting = {status: {c.identifier for _, c in service.proposal_items(session, campaign, statuses=[status])}
+               for status in ("approved", "proposed")}
+    identifiers = np.array([c.identifier for c in candidates])
+    return CampaignState(
+        campaign_id=campaign.id, name=name, config=config,
+        candidate_ids=np.array([c.id for c in candidates]), identifiers=identifiers,
+        domains=np.array([c.element_domain for c in candidates]), kinds=np.array([c.representation_kind for c in candidates]),
+        representations=object_array([c.representation for c in candidates]),
+        measured_value=np.array([measured.get(i, np.nan) for i in identifiers]),
+        pending=np.isin(identifiers, list(waiting["approved"])), proposed=np.isin(identifiers, list(waiting["proposed"])),
+        measurement_ids=[m.id for m, _ in service.list_measurements(session, campaign)],
+        iteration=service.completed_iterations(session, campaign) + 1)
+
+
+# ---- features ----------------------------------------------------------------------------------------------
+def candidates_as_dataset(state: CampaignState) -> MaterialsDataset:
+    """The candidates parsed back into a ``MaterialsDataset`` (what the featurisers read)."""
+    kinds = set(state.kinds.tolist())
+    if len(kinds) != 1:
+        raise DataError(f"campaign {state.name!r} mixes representations {sorted(kinds)}; one kind per campaign")
+    kind = kinds.pop()
+    objects = object_array([PARSERS[kind](text) for text in state.representations])
+    keys = ([frozenset(el.symbol for el in o.elements) for o in objects] if kind == "formula"
+            else [frozenset({d}) for d in state.domains])
+    return MaterialsDataset(name=DATASET_OF_KIND[kind], ids=state.identifiers, representations=state.representations,
+                            objects=objects, targets=pd.DataFrame(index=range(len(objects))), domains=state.domains,
+                            domain_keys=keys)
+
+
+def pool_features(state: CampaignState, progress: bool = False) -> np.ndarray:
+    """Descriptor features of every candidate ``(n, d)``, cached on disk by the candidates' content."""
+    descriptors = state.config.ensemble.model.encoder.descriptors
+    digest = hashlib.sha256(json.dumps([descriptors, state.identifiers.tolist()]).encode())
+    for text in state.representations:
+        digest.update(hashlib.sha256(text.encode()).digest())
+    cache = state.folder / "features" / f"{digest.hexdigest()[:16]}.npy"
+    if cache.exists():
+        return np.load(cache)
+    features, _ = describe(candidates_as_dataset(state), descriptors, progress=progress)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, features)
+    return features
+
+
+def domain_keys(state: CampaignState) -> list[frozenset[str]]:
+    if set(state.kinds.tolist()) == {"formula"}:
+        return [frozenset(d.split("-")) for d in state.domains]
+    return [frozenset({d}) for d in state.domains]
+
+
+# ---- model -------------------------------------------------------------------------------------------------
+def pretrained_path(state: CampaignState) -> Path:
+    return state.folder / "models" / "pretrained"
+
+
+def train_member(state: CampaignState, features: np.ndarray, k: int, progress: bool = False):
+    """Member ``k`` of the campaign's ensemble, meta-trained on the measured candidates."""
+    ensemble = E2TEnsemble(state.config.ensemble)
+    measured = state.measured
+    inputs = DescriptorInputs(torch.as_tensor(features[measured], dtype=torch.float32), [])
+    keys = [key for key, m in zip(domain_keys(state), measured) if m]
+    return E2TRegressor(ensemble.member_config(k)).fit(inputs, state.measured_value[measured], keys, progress=progress)
+
+
+def save_ensemble(state: CampaignState, members: list, folder: Path) -> E2TEnsemble:
+    ensemble = E2TEnsemble(state.config.ensemble)
+    ensemble.members = list(members)
+    ensemble.save(folder)
+    return ensemble
+
+
+def new_measurements_since(state: CampaignState, seen_ids: list[int]) -> list[int]:
+    return sorted(set(state.measurement_ids) - set(seen_ids))
+
+
+def fine_tune(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray, new_identifiers: set[str], folder: Path,
+              progress: bool = False) -> E2TEnsemble:
+    """Fine-tune on every measured candidate, the ``new_identifiers`` being the new domain's measurements."""
+    measured = np.flatnonzero(state.measured)
+    inputs = DescriptorInputs(torch.as_tensor(features[measured], dtype=torch.float32), [])
+    keys = [domain_keys(state)[i] for i in measured]
+    new_index = np.flatnonzero(np.isin(state.identifiers[measured], list(new_identifiers)))
+    tuned = ensemble.fine_tune(inputs, state.measured_value[measured], keys, new_index, state.config.adaptation, progress=progress)
+    tuned.save(folder)
+    return tuned
+
+
+# ---- prediction and proposal -------------------------------------------------------------------------------
+@dataclass
+class PoolScores:
+    """Per candidate ``(n,)``: predictive mean and standard deviation (member spread and the members'
+    measured extrapolation error), and novelty by embedding and by element domain."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    embedding_novelty: np.ndarray
+    domain_novelty: np.ndarray
+
+
+def surrogate(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray) -> E2TEnsembleModel:
+    """The instant update: the support set is every measurement so far."""
+    measured = state.measured
+    return E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(state.measured_value[measured]))
+
+
+def score_pool(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray) -> PoolScores:
+    model = surrogate(state, ensemble, features)
+    mean, spread = pool_predictions(model, torch.as_tensor(features), state.config.acquisition.chunk_size)
+    std = np.sqrt(spread**2 + ensemble.error_floor())
+    embeddings = model.embed(torch.as_tensor(features))
+    return PoolScores(mean, std, embedding_novelty(embeddings, embeddings[torch.as_tensor(state.measured)]),
+                      composition_novelty(state.domains.tolist(), set(state.domains[state.measured].tolist())))
+
+
+def objective_of(config: CampaignConfig) -> Objective:
+    return Objective(config.objective, config.target_low, config.target_high)
+
+
+def choose_batch(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray) -> BatchProposal:
+    model = surrogate(state, ensemble, features)
+    return propose_batch(model, torch.as_tensor(features), state.measured, state.measured_value[state.measured],
+                         state.config.acquisition, objective_of(state.config), pending=state.pending, domains=state.domains)
+
+
+def proposed_candidates(state: CampaignState, batch: BatchProposal, scores: PoolScores) -> list[service.ProposedCandidate]:
+    return [service.ProposedCandidate(int(state.candidate_ids[i]), float(scores.mean[i]), float(scores.std[i]),
+                                      float(value), float(scores.embedding_novelty[i]))
+            for i, value in zip(batch.indices, batch.acquisition_values)]
+
+
+def batch_table(state: CampaignState, batch: BatchProposal, scores: PoolScores) -> list[dict]:
+    """The proposed batch as rows for people: rank, candidate, domain, novelty, prediction, acquisition value."""
+    return [{"rank": r, "candidate": str(state.identifiers[i]), "domain": str(state.domains[i]),
+             "predicted": round(float(scores.mean[i]), 3), "std": round(float(scores.std[i]), 3),
+             "acquisition": round(float(v), 4), "novelty": round(float(scores.embedding_novelty[i]), 2),
+             "domain_novelty": round(float(scores.domain_novelty[i]), 2)}
+            for r, (i, v) in enumerate(zip(batch.indices, batch.acquisition_values), start=1)]
+

@@ -1,0 +1,80 @@
+"""Campaign plots from the store: best-so-far against experiments, predictions against measurements, domain coverage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sqlmodel import Session  # noqa: E402
+
+from db import service  # noqa: E402
+from db.tables import Campaign  # noqa: E402
+from e2t_al.acquisition.objectives import score  # noqa: E402
+from e2t_al.campaign import REFERENCE_OPERATOR  # noqa: E402
+
+
+def campaign_experiments(session: Session, campaign: Campaign) -> list[tuple[str, float]]:
+    """(candidate, value) of the campaign's own experiments in the order measured (not the starting data)."""
+    return [(identifier, m.value_in_campaign_unit) for m, identifier in service.list_measurements(session, campaign)
+            if m.operator != REFERENCE_OPERATOR]
+
+
+def best_so_far(values: list[float], objective: str, low: float | None, high: float | None) -> np.ndarray:
+    return np.maximum.accumulate(score(np.array(values), objective, low, high)) if values else np.array([])
+
+
+def campaign_plots(session: Session, campaign: Campaign, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    experiments = campaign_experiments(session, campaign)
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    curve = best_so_far([v for _, v in experiments], campaign.objective, campaign.target_low, campaign.target_high)
+    ax.step(np.arange(1, len(curve) + 1), curve, where="post")
+    ax.set_xlabel("experiments")
+    ax.set_ylabel(f"best so far ({campaign.unit})" if campaign.objective == "maximise" else "best objective so far")
+    ax.set_title(f"{campaign.name}: best so far")
+    paths.append(_save(fig, folder / "best_so_far.png"))
+
+    measured_items = [(item, c) for item, c in service.proposal_items(session, campaign, statuses=["measured"])]
+    values = service.measured_values(session, campaign)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    if measured_items:
+        predicted = np.array([item.predicted_mean for item, _ in measured_items])
+        std = np.array([item.predicted_std for item, _ in measured_items])
+        observed = np.array([values.get(c.identifier, np.nan) for _, c in measured_items])
+        ax.errorbar(observed, predicted, yerr=std, fmt="o", alpha=0.7)
+        lo, hi = np.nanmin([observed.min(), predicted.min()]), np.nanmax([observed.max(), predicted.max()])
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set_xlabel(f"measured ({campaign.unit})")
+    ax.set_ylabel(f"predicted when proposed ({campaign.unit})")
+    ax.set_title("proposals: predicted vs measured")
+    paths.append(_save(fig, folder / "parity.png"))
+
+    candidates = service.list_candidates(session, campaign)
+    domains = sorted({c.element_domain for c in candidates})
+    total = {d: 0 for d in domains}
+    measured = {d: 0 for d in domains}
+    for c in candidates:
+        total[c.element_domain] += 1
+        measured[c.element_domain] += c.identifier in values
+    fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(domains)), 3.5))
+    x = np.arange(len(domains))
+    ax.bar(x, [total[d] for d in domains], color="lightgrey", label="candidates")
+    ax.bar(x, [measured[d] for d in domains], color="tab:blue", label="measured")
+    ax.set_xticks(x, domains, rotation=90, fontsize=7)
+    ax.legend()
+    ax.set_title("domain coverage")
+    paths.append(_save(fig, folder / "domain_coverage.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
