@@ -6,7 +6,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install test bench-gef bench-pbi clean
+.PHONY: install demo test bench-gef bench-pbi clean
 
 $(BIN)/e2t-al: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(BIN)/e2t-al: pyproject.toml
 	touch $@
 
 install: $(BIN)/e2t-al
+
+# The main job: a whole simulated campaign (HOIP, Ge-F unexplored) on an embedded SQLite store, Prefect ephemeral mode.
+demo: install
+	$(BIN)/e2t-al demo
 
 # The store tests also run on PostgreSQL: .ci/postgres.sh installs (Debian packages) and starts a throw-away server
 # on 127.0.0.1 unless E2T_AL_TEST_POSTGRES_URL already names one; where it cannot, those tests skip and say why.

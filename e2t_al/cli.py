@@ -87,6 +87,86 @@ def bench_extrapolation(
         _fail(str(exc))
 
 
+def _bench_config(dataset: str, config: Optional[Path], data_dir: Optional[Path], members: Optional[int]) -> ExtrapolationBenchConfig:
+    path = config or CONFIG_DIR / f"extrapolation_{dataset}.yaml"
+    cfg = load_config(path, ExtrapolationBenchConfig) if (config is not None or path.exists()) else ExtrapolationBenchConfig(dataset=dataset)
+    if cfg.dataset != dataset:
+        _fail(f"config {path} is for data set {cfg.dataset!r}, not {dataset!r}")
+    if data_dir:
+        cfg = cfg.model_copy(update={"data_dir": data_dir})
+    if members:
+        cfg.ensemble.members = members
+    return cfg
+
+
+@bench_app.command("adaptation")
+def bench_adaptation(
+    dataset: str = typer.Option("hoip"), holdout: str = typer.Option(...),
+    shots: str = typer.Option("0,5,10,20,40", help="comma-separated k"), seeds: int = typer.Option(5),
+    json_path: Optional[Path] = typer.Option(None, "--json"), config: Optional[Path] = typer.Option(None),
+    members: Optional[int] = typer.Option(None), scratch_members: Optional[int] = typer.Option(None, help="members of the from-scratch ensemble"),
+    finetune_steps: int = typer.Option(200), data_dir: Optional[Path] = typer.Option(None),
+):
+    """R² and RMSE on the rest of a held-out domain after k of its measurements: instant, finetune, gp, scratch."""
+    from e2t_al.bench.adaptation import run_adaptation
+    from e2t_al.config import AdaptationConfig
+
+    try:
+        k = sorted({int(s) for s in shots.split(",") if s.strip()})
+        cfg = _bench_config(dataset, config, data_dir, members)
+        run_adaptation(cfg, holdout, k, seeds, AdaptationConfig(finetune_steps=finetune_steps), scratch_members, json_path, console)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@bench_app.command("propose")
+def bench_propose(
+    dataset: str = typer.Option("hoip"), pool_size: int = typer.Option(1345, help="≤ the data set: real pool; above: synthetic"),
+    batch: int = typer.Option(8), measured: int = typer.Option(100, help="candidates measured before the step"),
+    repeats: int = typer.Option(3), baybe: bool = typer.Option(True, help="also time BayBE's recommender"),
+    model_dir: Optional[Path] = typer.Option(None, help="reuse (or save) the trained ensemble here"),
+    json_path: Optional[Path] = typer.Option(None, "--json"), config: Optional[Path] = typer.Option(None),
+    members: Optional[int] = typer.Option(None), data_dir: Optional[Path] = typer.Option(None),
+):
+    """Seconds per proposal step (ensemble prediction + batch acquisition), E2T against BayBE."""
+    from e2t_al.bench.propose import run_propose_bench
+
+    try:
+        run_propose_bench(_bench_config(dataset, config, data_dir, members), pool_size, batch, measured, repeats, baybe,
+                          model_dir, json_path, console)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@bench_app.command("discovery")
+def bench_discovery(
+    dataset: str = typer.Option("hoip"), target: Optional[str] = typer.Option(None), holdout: str = typer.Option(...),
+    budget: int = typer.Option(40), batch: int = typer.Option(4), seeds: int = typer.Option(10),
+    strategies: str = typer.Option("e2t-qlogei,e2t-ucb,gp-qlogei,baybe,random"),
+    objective: str = typer.Option("max", help="max, min, target:VALUE or window:LOW:HIGH"),
+    pool: str = typer.Option("holdout", help="holdout, or all-unmeasured"),
+    json_path: Optional[Path] = typer.Option(None, "--json"),
+    config: Optional[Path] = typer.Option(None, help="campaign YAML for the model (default: configs/discovery_<dataset>.yaml)"),
+    data_dir: Optional[Path] = typer.Option(None),
+):
+    """Experiments until each strategy finds the held-out domain's best material, top-5 recall, regret curves."""
+    from e2t_al.acquisition.batch import Objective
+    from e2t_al.acquisition.objectives import parse_objective
+    from e2t_al.bench.discovery import run_discovery
+    from e2t_al.config import CampaignConfig
+
+    try:
+        cfg = load_config(config or CONFIG_DIR / f"discovery_{dataset}.yaml", CampaignConfig)
+        if cfg.dataset != dataset:
+            _fail(f"config is for data set {cfg.dataset!r}, not {dataset!r}")
+        updates = {k: v for k, v in {"target": target, "data_dir": data_dir}.items() if v}
+        cfg = cfg.model_copy(update=updates)
+        run_discovery(cfg, holdout, budget, batch, seeds, [s.strip() for s in strategies.split(",") if s.strip()],
+                      Objective(*parse_objective(objective)), pool, json_path, console)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
 @app.command("demo")
 def demo(config: Optional[Path] = typer.Argument(None, help="campaign YAML (default: configs/campaign_hoip_gef.yaml)"),
          folder: Path = typer.Option(Path("runs/demo"), help="where the demo's database, models and plots go")):

@@ -15,6 +15,7 @@ from db import service
 from db.engine import NotMigratedError, StoreError, database_url, session_scope, store_engine, upgrade
 from db.importers import candidates_from_cif_folder, candidates_from_csv, candidates_from_dataset, measurements_from_csv
 from db.schemas import MeasurementIn
+from db.tables import Candidate
 from e2t_al.data import DataError, load_dataset
 
 console = Console()
@@ -163,7 +164,7 @@ def measurements_correct(measurement_id: int = typer.Argument(...), campaign: st
     with store(url) as session:
         target = service.get_campaign(session, campaign)
         old = service.get_measurement(session, target, measurement_id)
-        identifier = session.get(service.Candidate, old.candidate_id).identifier
+        identifier = session.get(Candidate, old.candidate_id).identifier
         new = service.correct_measurement(session, target, measurement_id,
                                           MeasurementIn(candidate=identifier, value=value, unit=unit, operator=operator, notes=notes))
     console.print(f"measurement {new.id} supersedes {measurement_id}")

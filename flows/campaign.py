@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 
 from db import service
 from db.engine import session_scope, store_engine
+from db.tables import IterationRun
 from e2t_al import loop
 from e2t_al.model.ensemble import E2TEnsemble
 from e2t_al.reports import campaign_plots
@@ -91,7 +92,7 @@ def record(state: loop.CampaignState, run_id: int, model: dict, batch, scores: l
     """Model version, proposal batch and the completed run in one transaction: all of it lands, or none."""
     with session_scope(store_engine(database_url)) as session:
         campaign = service.get_campaign(session, state.name)
-        run = session.get(service.IterationRun, run_id)
+        run = session.get(IterationRun, run_id)
         version = service.record_model_version(session, campaign, model["kind"], model["path"], state.measurement_ids, model["metrics"])
         proposal = service.record_proposal(session, campaign, loop.proposed_candidates(state, batch, scores),
                                            state.config.acquisition.function, iteration_run=run, model_version=version)

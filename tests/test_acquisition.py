@@ -10,7 +10,7 @@ import torch
 from botorch.acquisition import qExpectedImprovement, qLogExpectedImprovement, qUpperConfidenceBound
 
 from e2t_al.acquisition.batch import Objective, build_acquisition, pool_predictions, propose_batch
-from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, fit_gp
+from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, embedding_features, fit_gp
 from e2t_al.acquisition.novelty import composition_novelty, embedding_novelty
 from e2t_al.config import AcquisitionConfig, AdaptationConfig, E2TConfig, EncoderConfig, EnsembleConfig, TrainingConfig
 from e2t_al.model.ensemble import E2TEnsemble
@@ -114,6 +114,15 @@ def test_gp_baseline_runs_through_the_same_interface(tiny):
     assert mean.shape == std.shape == (60,) and (std > 0).all()
 
 
+def test_gp_on_e2t_embeddings_runs_through_the_same_interface(tiny):
+    X, y, domains, ensemble = tiny
+    Z = embedding_features(ensemble, X)
+    measured = np.arange(60) < 35
+    gp = fit_gp(Z[measured], torch.tensor(y[measured]))
+    batch = propose_batch(gp, Z, measured, y[measured], AcquisitionConfig(batch_size=4), domains=domains)
+    assert len(set(batch.indices)) == 4 and not measured[batch.indices].any()
+
+
 def test_instant_update_changes_predictions_without_training(tiny):
     X, y, domains, ensemble = tiny
     old = domains != "C-Y"
@@ -144,3 +153,12 @@ def test_novelty_is_zero_for_explored_and_grows_away_from_them():
     explored = torch.randn(50, 4)
     far = embedding_novelty(torch.stack([explored[0], explored[0] + 100]), explored)
     assert far[0] == 0 and far[1] > 10
+
+
+def test_pooled_model_gives_the_same_posterior_as_the_encoders(tiny):
+    X, y, _, ensemble = tiny
+    model = E2TEnsembleModel(ensemble, torch.tensor(X[:40]), torch.tensor(y[:40]))
+    pooled = model.on_pool(torch.tensor(X), chunk_size=7)
+    index = torch.tensor([[3.0], [41.0], [59.0]])
+    np.testing.assert_allclose(pooled.posterior(index).values.numpy(), model.posterior(torch.tensor(X[[3, 41, 59]])).values.numpy(),
+                               rtol=1e-5, atol=1e-6)  # float32 encoders, chunked differently

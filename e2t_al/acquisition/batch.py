@@ -20,7 +20,7 @@ from botorch.models.model import Model
 from botorch.optim import optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 
-from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler
+from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, PooledEnsembleModel
 from e2t_al.acquisition.objectives import botorch_objective, score
 from e2t_al.config import AcquisitionConfig
 
@@ -44,8 +44,8 @@ class BatchProposal:
 
 
 def sampler_for(model: Model, mc_samples: int, seed: int = 0):
-    if isinstance(model, E2TEnsembleModel):
-        return EnsembleMemberSampler(len(model.heads))
+    if isinstance(model, (E2TEnsembleModel, PooledEnsembleModel)):
+        return EnsembleMemberSampler(model.ensemble_size)
     return SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
 
 
@@ -85,6 +85,9 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     """
     n = len(pool_X)
     pool_X = torch.as_tensor(pool_X, dtype=torch.float64)
+    if isinstance(model, E2TEnsembleModel):  # members predict each candidate once; the search runs over indices
+        model = model.on_pool(pool_X, config.chunk_size)
+        pool_X = torch.arange(n, dtype=torch.float64).unsqueeze(-1)
     measured = np.asarray(measured, dtype=bool)
     pending = np.zeros(n, dtype=bool) if pending is None else np.asarray(pending, dtype=bool)
     allowed = ~measured & ~pending
