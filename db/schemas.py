@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta, timezone
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from e2t_al.units import UNITS
 
@@ -14,6 +14,15 @@ Objective = Literal["maximise", "minimise", "target_window"]
 RepresentationKind = Literal["cif", "smiles", "formula"]
 Role = Literal["viewer", "experimentalist", "reviewer", "admin"]
 CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _known_unit(unit: str) -> str:
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}")
+    return unit
+
+
+Unit = Annotated[str, Field(max_length=40), AfterValidator(_known_unit)]
 
 
 class Input(BaseModel):
@@ -29,7 +38,7 @@ def _printable(text: str, what: str) -> str:
 class CampaignIn(Input):
     name: str = Field(min_length=1, max_length=120)
     target_property: str = Field(min_length=1, max_length=80)
-    unit: str = Field(max_length=40)
+    unit: Unit
     objective: Objective = "maximise"
     target_low: Optional[float] = None
     target_high: Optional[float] = None
@@ -42,13 +51,6 @@ class CampaignIn(Input):
     @classmethod
     def _no_control(cls, value: str, info) -> str:
         return _printable(value, info.field_name)
-
-    @field_validator("unit")
-    @classmethod
-    def _known_unit(cls, unit: str) -> str:
-        if unit not in UNITS:
-            raise ValueError(f"unknown unit {unit!r}")
-        return unit
 
     @model_validator(mode="after")
     def _consistent(self) -> "CampaignIn":
@@ -81,7 +83,7 @@ class MeasurementIn(Input):
 
     candidate: str = Field(min_length=1, max_length=200, description="candidate identifier")
     value: float
-    unit: str = Field(max_length=40)
+    unit: Unit
     uncertainty: Optional[float] = Field(default=None, ge=0)
     method: Optional[str] = Field(default=None, max_length=120)
     operator: str = Field(min_length=1, max_length=80)
@@ -95,13 +97,6 @@ class MeasurementIn(Input):
         if value is not None and not math.isfinite(value):
             raise ValueError(f"{info.field_name} must be a finite number")
         return value
-
-    @field_validator("unit")
-    @classmethod
-    def _known_unit(cls, unit: str) -> str:
-        if unit not in UNITS:
-            raise ValueError(f"unknown unit {unit!r}")
-        return unit
 
     @field_validator("candidate", "operator", "method")
     @classmethod
