@@ -172,7 +172,7 @@ def _model_record(kind: str, path: Path, ensemble: E2TEnsemble, trained_on: list
     metrics = {"validation_rmse": float(np.sqrt(ensemble.error_floor())), "members": len(ensemble.members)}
     if trained_on is not None:
         metrics["trained_on"] = sorted(trained_on)
-    return {"kind": kind, "path": str(path), "metrics": metrics}
+    return {"kind": kind, "path": str(Path(path).resolve()), "metrics": metrics}
 
 
 @task(**IO_RETRIES)
