@@ -71,17 +71,9 @@ def bench_extrapolation(
     from e2t_al.bench.extrapolation import run_extrapolation
 
     try:
-        path = config or CONFIG_DIR / f"extrapolation_{dataset}.yaml"
-        explicit_or_shipped = config is not None or path.exists()
-        cfg = load_config(path, ExtrapolationBenchConfig) if explicit_or_shipped else ExtrapolationBenchConfig(dataset=dataset)
-        if cfg.dataset != dataset:
-            _fail(f"config {path} is for data set {cfg.dataset!r}, not {dataset!r}")
-        updates = {"target": target} if target else {}
-        if data_dir:
-            updates["data_dir"] = data_dir
-        cfg = cfg.model_copy(update=updates)
-        if members:
-            cfg.ensemble.members = members
+        cfg = _bench_config(dataset, config, data_dir, members)
+        if target:
+            cfg = cfg.model_copy(update={"target": target})
         run_extrapolation(cfg, holdout, seeds, json_path=json_path, plot_path=plot, console=console)
     except DataError as exc:
         _fail(str(exc))
