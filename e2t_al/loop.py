@@ -1,6 +1,6 @@
 """One iteration of the closed loop, as plain functions (the Prefect flows in ``flows/`` only orchestrate them):
 
-    read_state → pool_features → pretrained_ensemble → adapt → score_pool → choose_batch → record_iteration
+    read_state → pool_features → train_member (once) → fine_tune (now and then) → score_and_choose → record
 
 State lives in the store (``db``); models and feature caches live under ``<artifacts_dir>/<campaign>/``.
 """
@@ -180,23 +180,25 @@ def surrogate(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray)
     return E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(state.measured_value[measured]))
 
 
-def score_pool(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray) -> PoolScores:
-    model = surrogate(state, ensemble, features)
-    mean, spread = pool_predictions(model, torch.as_tensor(features), state.config.acquisition.chunk_size)
-    std = np.sqrt(spread**2 + ensemble.error_floor())
-    embeddings = model.embed(torch.as_tensor(features))
-    return PoolScores(mean, std, embedding_novelty(embeddings, embeddings[torch.as_tensor(state.measured)]),
-                      composition_novelty(state.domains.tolist(), set(state.domains[state.measured].tolist())))
-
-
 def objective_of(config: CampaignConfig) -> Objective:
     return Objective(config.objective, config.target_low, config.target_high)
 
 
-def choose_batch(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray) -> BatchProposal:
+def score_and_choose(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray) -> tuple[PoolScores, BatchProposal]:
+    """Score every candidate and choose the batch. The members predict each candidate once (a pooled posterior);
+    the scores and the acquisition both read those predictions."""
     model = surrogate(state, ensemble, features)
-    return propose_batch(model, torch.as_tensor(features), state.measured, state.measured_value[state.measured],
-                         state.config.acquisition, objective_of(state.config), pending=state.pending, domains=state.domains)
+    chunk = state.config.acquisition.chunk_size
+    pooled = model.on_pool(torch.as_tensor(features), chunk)
+    index = torch.arange(len(features), dtype=torch.float64).unsqueeze(-1)
+    mean, spread = pool_predictions(pooled, index, chunk)
+    embeddings = model.embed(torch.as_tensor(features))
+    scores = PoolScores(mean, np.sqrt(spread**2 + ensemble.error_floor()),
+                        embedding_novelty(embeddings, embeddings[torch.as_tensor(state.measured)]),
+                        composition_novelty(state.domains.tolist(), set(state.domains[state.measured].tolist())))
+    batch = propose_batch(pooled, index, state.measured, state.measured_value[state.measured], state.config.acquisition,
+                          objective_of(state.config), pending=state.pending, domains=state.domains)
+    return scores, batch
 
 
 def proposed_candidates(state: CampaignState, batch: BatchProposal, scores: PoolScores) -> list[service.ProposedCandidate]:

@@ -77,13 +77,8 @@ def fine_tune(state: loop.CampaignState, ensemble: E2TEnsemble, features: np.nda
 
 
 @task
-def score_pool(state: loop.CampaignState, ensemble: E2TEnsemble, features: np.ndarray) -> loop.PoolScores:
-    return loop.score_pool(state, ensemble, features)
-
-
-@task
-def acquire(state: loop.CampaignState, ensemble: E2TEnsemble, features: np.ndarray):
-    return loop.choose_batch(state, ensemble, features)
+def score_and_choose(state: loop.CampaignState, ensemble: E2TEnsemble, features: np.ndarray):
+    return loop.score_and_choose(state, ensemble, features)
 
 
 @task(**IO_RETRIES)
@@ -134,8 +129,7 @@ def campaign_iteration(campaign: str, database_url: str | None = None) -> dict:
         timings["features_s"] = time.perf_counter() - clock
         ensemble, model = adapt(state, features, database_url)
         timings["adapt_s"] = time.perf_counter() - clock - timings["features_s"]
-        scores = score_pool(state, ensemble, features)
-        batch = acquire(state, ensemble, features)
+        scores, batch = score_and_choose(state, ensemble, features)
         timings["total_s"] = time.perf_counter() - clock
         proposal_id = record(state, run_id, model, batch, scores, timings, database_url)
     except Exception as exc:

@@ -17,7 +17,7 @@ def test_discovery_report_has_the_contracted_keys_and_consistent_metrics(mp, tmp
         "ensemble": {"members": 1, "model": {"encoder": {"descriptors": ["composition"], "hidden": [32], "embedding_dim": 8},
                                              "training": {"max_steps": 20, "validation_domains": 1, "validate_every": 10}}}})
     out = tmp_path / "discovery.json"
-    report = run_discovery(config, "Li", budget=6, batch=3, seeds=2, strategies=["e2t-qlogei", "random"],
+    run_discovery(config, "Li", budget=6, batch=3, seeds=2, strategies=["e2t-qlogei", "random"],
                            objective=Objective("maximise"), pool="holdout", json_path=out)
     saved = json.loads(out.read_text())
     assert set(saved["strategies"]) == {"e2t-qlogei", "random"} and out.with_suffix(".png").exists()

@@ -10,7 +10,7 @@ from db import service
 from db.engine import NotMigratedError, alembic_config, make_engine, require_migrated, session_scope, upgrade
 from db.importers import candidates_from_cif_folder, candidates_from_csv, measurements_from_csv
 from db.schemas import DecisionIn, MeasurementIn
-from db.tables import AuditEvent, Candidate, Measurement
+from db.tables import AuditEvent, Measurement
 
 
 def m(candidate="c0", value=1.5, unit="eV", operator="alice", **extra) -> MeasurementIn:
