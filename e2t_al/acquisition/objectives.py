@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from botorch.acquisition.objective import GenericMCObjective, MCAcquisitionObjective
 
 
@@ -53,7 +52,3 @@ def parse_objective(text: str) -> tuple[str, float | None, float | None]:
         pass
     raise ValueError(f"objective {text!r}: use max, min, target:VALUE or window:LOW:HIGH")
 
-
-def torch_score(Y: torch.Tensor, objective: str, low: float | None, high: float | None) -> torch.Tensor:
-    obj = botorch_objective(objective, low, high)
-    return Y[..., 0] if obj is None else obj(Y)

@@ -30,7 +30,7 @@ from e2t_al.bench.metrics import regression_metrics  # noqa: E402
 from e2t_al.config import AdaptationConfig, ExtrapolationBenchConfig  # noqa: E402
 from e2t_al.data import DataError, load_dataset  # noqa: E402
 from e2t_al.model.ensemble import E2TEnsemble  # noqa: E402
-from e2t_al.model.inputs import DescriptorInputs  # noqa: E402
+from e2t_al.model.inputs import DescriptorInputs, subset_inputs  # noqa: E402
 
 METHODS = ("instant", "finetune", "gp", "scratch")
 
@@ -60,14 +60,14 @@ def run_adaptation(config: ExtrapolationBenchConfig, holdout: str, shots: list[i
         task = bar.add_task("starting", total=seeds * steps_per_seed)
         for seed in range(seeds):
             bar.update(task, description=f"seed {seed + 1}/{seeds}: meta-training outside {holdout}")
-            base = E2TEnsemble(config.ensemble, base_seed=seed).fit(_take(inputs, train), y[train], [keys[i] for i in train], progress=False)
+            base = E2TEnsemble(config.ensemble, base_seed=seed).fit(subset_inputs(inputs, train), y[train], [keys[i] for i in train], progress=False)
             bar.advance(task, config.ensemble.members)
             order = np.random.default_rng(seed).permutation(domain)
             gp = None
             for k in shots:
                 shot, test = order[:k], order[k:]
                 known = np.concatenate([train, shot])
-                support, query = _take(inputs, known), _take(inputs, test)
+                support, query = subset_inputs(inputs, known), subset_inputs(inputs, test)
 
                 clock = time.perf_counter()
                 mean, _ = base.predict(query, support, y[known])
@@ -109,10 +109,6 @@ def run_adaptation(config: ExtrapolationBenchConfig, holdout: str, shots: list[i
         plot = adaptation_plot(report, json_path.with_suffix(".png"))
         console.print(f"wrote {json_path} and {plot}")
     return report
-
-
-def _take(inputs: DescriptorInputs, index: np.ndarray) -> DescriptorInputs:
-    return DescriptorInputs(inputs.x[torch.as_tensor(index)], inputs.names)
 
 
 def _score(store: dict, y_true: np.ndarray, y_pred: np.ndarray) -> None:
