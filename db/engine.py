@@ -28,6 +28,10 @@ class StoreError(ValueError):
     """A write the store refuses (bad value, unknown candidate, duplicate, wrong state), with the reason."""
 
 
+class NotFoundError(StoreError):
+    """The campaign, candidate, measurement or proposal named does not exist (in that campaign)."""
+
+
 class NotMigratedError(RuntimeError):
     """The database schema is missing or older than this code."""
 
@@ -116,3 +120,13 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def dry_run(engine: Engine) -> Iterator[Session]:
+    """A transaction that is always rolled back: try writes to see what the store would say, keep none."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()

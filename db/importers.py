@@ -6,6 +6,7 @@ Nothing here writes: ``db.service.import_candidates`` / ``import_measurements`` 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -63,11 +64,17 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
     if not path.is_file():
         raise DataError(f"no file {path}")
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            return [h.strip() for h in (reader.fieldnames or [])], [{(k or "").strip(): v for k, v in row.items()} for row in reader]
-    except (UnicodeDecodeError, csv.Error) as exc:
+        return _parse_csv(path.read_text(encoding="utf-8-sig"), str(path))
+    except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not a readable CSV file: {exc}") from exc
+
+
+def _parse_csv(text: str, source: str) -> tuple[list[str], list[dict]]:
+    try:
+        reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+        return [h.strip() for h in (reader.fieldnames or [])], [{(k or "").strip(): v for k, v in row.items()} for row in reader]
+    except csv.Error as exc:
+        raise DataError(f"{source} is not a readable CSV file: {exc}") from exc
 
 
 def _first(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -140,13 +147,22 @@ def measurements_from_csv(path: str | Path, operator: str | None = None) -> tupl
     """A CSV with columns ``candidate,value,unit`` and optionally ``uncertainty,method,operator,measured_at,notes``
     (``operator`` may instead be given for the whole file). Empty cells count as absent."""
     path = Path(path)
-    columns, records = _read_csv(path)
+    return _measurement_rows(*_read_csv(path), str(path), operator)
+
+
+def measurements_from_csv_text(text: str, source: str, operator: str | None = None) -> tuple[list[tuple[str, MeasurementIn]], list[RowProblem]]:
+    """The same as ``measurements_from_csv`` for CSV text already in memory (an upload named ``source``)."""
+    return _measurement_rows(*_parse_csv(text, source), source, operator)
+
+
+def _measurement_rows(columns: list[str], records: list[dict], source: str,
+                      operator: str | None) -> tuple[list[tuple[str, MeasurementIn]], list[RowProblem]]:
     missing = [c for c in ("candidate", "value", "unit") if c not in columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; expected {', '.join(MEASUREMENT_COLUMNS)}")
+        raise DataError(f"{source}: missing column(s) {missing}; expected {', '.join(MEASUREMENT_COLUMNS)}")
     unknown = [c for c in columns if c not in MEASUREMENT_COLUMNS]
     if unknown:
-        raise DataError(f"{path}: unknown column(s) {unknown}; expected {', '.join(MEASUREMENT_COLUMNS)}")
+        raise DataError(f"{source}: unknown column(s) {unknown}; expected {', '.join(MEASUREMENT_COLUMNS)}")
     rows, problems = [], []
     for number, record in enumerate(records, start=2):
         if None in record:

@@ -78,15 +78,15 @@ class CandidateIn(Input):
         return _printable(value, "identifier")
 
 
-class MeasurementIn(Input):
-    """One measured value of a candidate, as entered. ``value`` and ``uncertainty`` are in ``unit``."""
+class MeasurementEntry(Input):
+    """One measured value of a candidate as a person enters it (who enters it is known from their sign-in).
+    ``value`` and ``uncertainty`` are in ``unit``."""
 
     candidate: str = Field(min_length=1, max_length=200, description="candidate identifier")
     value: float
     unit: Unit
     uncertainty: Optional[float] = Field(default=None, ge=0)
     method: Optional[str] = Field(default=None, max_length=120)
-    operator: str = Field(min_length=1, max_length=80)
     measured_at: Optional[datetime] = None
     notes: Optional[str] = Field(default=None, max_length=10_000)
     proposal_item_id: Optional[int] = None
@@ -98,7 +98,7 @@ class MeasurementIn(Input):
             raise ValueError(f"{info.field_name} must be a finite number")
         return value
 
-    @field_validator("candidate", "operator", "method")
+    @field_validator("candidate", "method")
     @classmethod
     def _no_control(cls, value: Optional[str], info) -> Optional[str]:
         return value if value is None else _printable(value, info.field_name)
@@ -113,6 +113,20 @@ class MeasurementIn(Input):
         if value > datetime.now(timezone.utc) + CLOCK_SKEW:
             raise ValueError("measured_at is in the future")
         return value
+
+    def by(self, operator: str) -> "MeasurementIn":
+        return MeasurementIn(operator=operator, **self.model_dump())
+
+
+class MeasurementIn(MeasurementEntry):
+    """A measurement with the operator who made it: what the store writes."""
+
+    operator: str = Field(min_length=1, max_length=80)
+
+    @field_validator("operator")
+    @classmethod
+    def _operator(cls, value: str) -> str:
+        return _printable(value, "operator")
 
 
 class DecisionIn(Input):

@@ -16,9 +16,9 @@ from typing import Iterable
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from db.engine import StoreError
+from db.engine import NotFoundError, StoreError
 from db.schemas import CampaignIn, CandidateIn, DecisionIn, MeasurementIn
-from db.tables import (AuditEvent, Campaign, Candidate, IterationRun, Measurement, ModelVersion, ProposalBatch,
+from db.tables import (AuditEvent, Campaign, Candidate, IterationRun, Measurement, ModelVersion, Prediction, ProposalBatch,
                        ProposalItem, utc_now)
 from e2t_al.units import UnitError, convert
 
@@ -49,7 +49,7 @@ def get_campaign(session: Session, name: str) -> Campaign:
     campaign = session.exec(select(Campaign).where(Campaign.name == name)).first()
     if campaign is None:
         known = session.exec(select(Campaign.name)).all()
-        raise StoreError(f"no campaign named {name!r} (campaigns: {', '.join(known) or 'none yet'})")
+        raise NotFoundError(f"no campaign named {name!r} (campaigns: {', '.join(known) or 'none yet'})")
     return campaign
 
 
@@ -130,7 +130,7 @@ def get_candidate(session: Session, campaign: Campaign, identifier: str) -> Cand
     candidate = session.exec(select(Candidate).where(Candidate.campaign_id == campaign.id,
                                                      Candidate.identifier == identifier)).first()
     if candidate is None:
-        raise StoreError(f"no candidate {identifier!r} in campaign {campaign.name!r}")
+        raise NotFoundError(f"no candidate {identifier!r} in campaign {campaign.name!r}")
     return candidate
 
 
@@ -199,12 +199,45 @@ def import_measurements(session: Session, campaign: Campaign, rows: list[tuple[s
     return added
 
 
+@dataclass(frozen=True)
+class RowCheck:
+    """What the store says about one row of a measurement import: ``reason`` is None when it would be written."""
+
+    line: str
+    candidate: str
+    value: float | None
+    unit: str | None
+    reason: str | None
+
+
+def check_measurement_rows(session: Session, campaign: Campaign, rows: list[tuple[str, MeasurementIn]],
+                           problems: Iterable[RowProblem] = ()) -> list[RowCheck]:
+    """Try every row as ``import_measurements`` would (each in a savepoint, so later rows see earlier ones) and
+    report each row's outcome, in line order. Run it in ``db.engine.dry_run`` so that nothing is kept."""
+    checks = [RowCheck(p.line, p.identifier, None, None, p.reason) for p in problems]
+    for line, data in rows:
+        try:
+            with session.begin_nested():
+                add_measurement(session, campaign, data)
+            checks.append(RowCheck(line, data.candidate, data.value, data.unit, None))
+        except StoreError as exc:
+            checks.append(RowCheck(line, data.candidate, data.value, data.unit, str(exc)))
+    return sorted(checks, key=lambda c: _line_order(c.line))
+
+
 def get_measurement(session: Session, campaign: Campaign, measurement_id: int) -> Measurement:
     measurement = session.get(Measurement, measurement_id)
     candidate = session.get(Candidate, measurement.candidate_id) if measurement else None
     if candidate is None or candidate.campaign_id != campaign.id:
-        raise StoreError(f"no measurement {measurement_id} in campaign {campaign.name!r}")
+        raise NotFoundError(f"no measurement {measurement_id} in campaign {campaign.name!r}")
     return measurement
+
+
+def campaign_of_measurement(session: Session, measurement_id: int) -> Campaign:
+    measurement = session.get(Measurement, measurement_id)
+    if measurement is None:
+        raise NotFoundError(f"no measurement {measurement_id}")
+    return session.get(Campaign, session.get(Candidate, measurement.candidate_id).campaign_id)
 
 
 def correct_measurement(session: Session, campaign: Campaign, measurement_id: int, data: MeasurementIn) -> Measurement:
@@ -272,6 +305,30 @@ def record_model_version(session: Session, campaign: Campaign, kind: str, checkp
 def latest_model_version(session: Session, campaign: Campaign) -> ModelVersion | None:
     return session.exec(select(ModelVersion).where(ModelVersion.campaign_id == campaign.id)
                         .order_by(ModelVersion.id.desc())).first()
+
+
+def record_predictions(session: Session, version: ModelVersion, candidate_ids: list[int], mean: list[float],
+                       std: list[float], novelty: list[float]) -> int:
+    """What ``version`` predicted for every candidate of the pool it scored; returns how many rows."""
+    session.add_all([Prediction(model_version_id=version.id, candidate_id=c, mean=m, std=s, novelty=n)
+                     for c, m, s, n in zip(candidate_ids, mean, std, novelty, strict=True)])
+    session.flush()
+    return len(candidate_ids)
+
+
+def latest_predictions(session: Session, campaign: Campaign) -> dict[int, Prediction]:
+    """Candidate id → its prediction by the newest model version that scored the pool (empty before any)."""
+    version = session.exec(select(ModelVersion.id).join(Prediction, Prediction.model_version_id == ModelVersion.id)
+                           .where(ModelVersion.campaign_id == campaign.id).order_by(ModelVersion.id.desc())).first()
+    if version is None:
+        return {}
+    return {p.candidate_id: p for p in session.exec(select(Prediction).where(Prediction.model_version_id == version))}
+
+
+def prediction_history(session: Session, candidate: Candidate) -> list[tuple[Prediction, ModelVersion]]:
+    """Every prediction made for ``candidate``, oldest model version first."""
+    return list(session.exec(select(Prediction, ModelVersion).join(ModelVersion)
+                             .where(Prediction.candidate_id == candidate.id).order_by(ModelVersion.id)))
 
 
 def start_iteration(session: Session, campaign: Campaign, iteration: int, flow_run_id: str | None = None) -> IterationRun:
@@ -358,7 +415,7 @@ def decide(session: Session, campaign: Campaign, item_id: int, decision: Decisio
     item = session.get(ProposalItem, item_id)
     batch = session.get(ProposalBatch, item.batch_id) if item else None
     if batch is None or batch.campaign_id != campaign.id:
-        raise StoreError(f"no proposal item {item_id} in campaign {campaign.name!r}")
+        raise NotFoundError(f"no proposal item {item_id} in campaign {campaign.name!r}")
     if item.status != "proposed":
         raise StoreError(f"proposal item {item_id} is already {item.status}")
     item.status, item.decided_by, item.decided_at, item.comment = decision.decision, decision.user, utc_now(), decision.comment
@@ -377,6 +434,21 @@ def fail_proposal(session: Session, campaign: Campaign, item_id: int, actor: str
     session.add(item)
     audit(session, actor, "proposal.failed", campaign, item=item_id, reason=reason)
     return item
+
+
+def audit_events(session: Session, campaign: Campaign | None = None, limit: int = 500) -> list[AuditEvent]:
+    """Newest first; a campaign's events, or every event."""
+    query = select(AuditEvent)
+    if campaign is not None:
+        query = query.where(AuditEvent.campaign_id == campaign.id)
+    return list(session.exec(query.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def get_proposal_item(session: Session, item_id: int) -> tuple[ProposalItem, Campaign]:
+    item = session.get(ProposalItem, item_id)
+    if item is None:
+        raise NotFoundError(f"no proposal item {item_id}")
+    return item, session.get(Campaign, session.get(ProposalBatch, item.batch_id).campaign_id)
 
 
 def approve_all(session: Session, campaign: Campaign, user: str, comment: str | None = None) -> int:

@@ -129,6 +129,31 @@ class Measurement(SQLModel, table=True):
     retraction_reason: Optional[str] = None
 
 
+class Prediction(SQLModel, table=True):
+    """What a model version predicted for one candidate when it scored the pool (campaign unit)."""
+
+    __table_args__ = (UniqueConstraint("model_version_id", "candidate_id", name="uq_prediction_candidate"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="modelversion.id", index=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    mean: float
+    std: float
+    novelty: float
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, with the session's
+    CSRF token. Signing out deletes the row, so a stolen cookie stops working too."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    token_hash: str = Field(index=True, unique=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utc_now)
+    expires_at: datetime
+
+
 class AuditEvent(SQLModel, table=True):
     """Who did what, when: one row per write the service layer makes on a person's behalf."""
 

@@ -190,5 +190,24 @@ def serve(campaign: str = typer.Option(..., help="campaign name in the store"),
         _fail(str(exc))
 
 
+@app.command("web")
+def web(host: str = typer.Option("127.0.0.1", help="address to listen on (only this machine by default)"),
+        port: int = typer.Option(8000),
+        url: Optional[str] = typer.Option(None, help="database URL (default: $E2T_AL_DATABASE_URL or sqlite:///e2t_al.sqlite)"),
+        secure_cookies: bool = typer.Option(False, help="send cookies over HTTPS only (behind a TLS proxy)")):
+    """The lab web app: review proposals, enter measurements, watch campaigns; JSON API under /api/."""
+    import uvicorn
+
+    from db.engine import NotMigratedError
+    from e2t_al.web.app import create_app
+
+    try:
+        application = create_app(url, secure_cookies=secure_cookies)
+    except NotMigratedError as exc:
+        _fail(str(exc))
+    console.print(f"E2T-AL web app on http://{host}:{port}/ (add the first user with `e2t-al users add NAME --role admin`)")
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
 if __name__ == "__main__":
     app()

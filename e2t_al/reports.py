@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -28,19 +29,24 @@ def best_so_far(values: list[float], objective: str, low: float | None, high: fl
 
 
 def campaign_plots(session: Session, campaign: Campaign, folder: Path) -> list[Path]:
+    """The three campaign plots as PNGs in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    experiments = campaign_experiments(session, campaign)
+    return [_save(figure(session, campaign), folder / f"{name}.png") for name, figure in CAMPAIGN_FIGURES.items()]
 
+
+def best_so_far_figure(session: Session, campaign: Campaign):
+    experiments = campaign_experiments(session, campaign)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     curve = best_so_far([v for _, v in experiments], campaign.objective, campaign.target_low, campaign.target_high)
     ax.step(np.arange(1, len(curve) + 1), curve, where="post")
     ax.set_xlabel("experiments")
     ax.set_ylabel(f"best so far ({campaign.unit})" if campaign.objective == "maximise" else "best objective so far")
     ax.set_title(f"{campaign.name}: best so far")
-    paths.append(_save(fig, folder / "best_so_far.png"))
+    return fig
 
-    measured_items = [(item, c) for item, c in service.proposal_items(session, campaign, statuses=["measured"])]
+
+def parity_figure(session: Session, campaign: Campaign):
+    measured_items = service.proposal_items(session, campaign, statuses=["measured"])
     values = service.measured_values(session, campaign)
     fig, ax = plt.subplots(figsize=(4, 4))
     if measured_items:
@@ -53,9 +59,12 @@ def campaign_plots(session: Session, campaign: Campaign, folder: Path) -> list[P
     ax.set_xlabel(f"measured ({campaign.unit})")
     ax.set_ylabel(f"predicted when proposed ({campaign.unit})")
     ax.set_title("proposals: predicted vs measured")
-    paths.append(_save(fig, folder / "parity.png"))
+    return fig
 
+
+def domain_coverage_figure(session: Session, campaign: Campaign):
     candidates = service.list_candidates(session, campaign)
+    values = service.measured_values(session, campaign)
     domains = sorted({c.element_domain for c in candidates})
     total = {d: 0 for d in domains}
     measured = {d: 0 for d in domains}
@@ -69,8 +78,19 @@ def campaign_plots(session: Session, campaign: Campaign, folder: Path) -> list[P
     ax.set_xticks(x, domains, rotation=90, fontsize=7)
     ax.legend()
     ax.set_title("domain coverage")
-    paths.append(_save(fig, folder / "domain_coverage.png"))
-    return paths
+    return fig
+
+
+CAMPAIGN_FIGURES = {"best_so_far": best_so_far_figure, "parity": parity_figure, "domain_coverage": domain_coverage_figure}
+
+
+def png_bytes(fig) -> bytes:
+    """A figure as PNG bytes (closed afterwards), for serving without a file."""
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def _save(fig, path: Path) -> Path:

@@ -24,6 +24,7 @@ db_app = typer.Typer(help="Create or upgrade the database.", no_args_is_help=Tru
 campaigns_app = typer.Typer(help="Campaigns: create from a config, list.", no_args_is_help=True)
 candidates_app = typer.Typer(help="Candidates of a campaign: import, list.", no_args_is_help=True)
 measurements_app = typer.Typer(help="Measurements: add, import, list, correct, retract (history is kept).", no_args_is_help=True)
+users_app = typer.Typer(help="People who use the web app and the API: add, list, make an API token.", no_args_is_help=True)
 
 
 def fail(message: str) -> None:
@@ -41,6 +42,41 @@ def store(url: str | None):
         fail(str(exc))
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
+
+
+@users_app.command("add")
+def users_add(username: str = typer.Argument(..., help="sign-in name"),
+              role: str = typer.Option(..., help="viewer | experimentalist | reviewer | admin"),
+              password: Optional[str] = typer.Option(None, envvar="E2T_AL_PASSWORD",
+                                                     help="at least 10 characters; asked for when not given"),
+              url: Optional[str] = typer.Option(None, help=URL_HELP)):
+    """Add a user (the first one is usually the admin: `e2t-al users add alice --role admin`)."""
+    from db import accounts
+
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with store(url) as session:
+        accounts.create_user(session, accounts.UserIn(username=username, role=role, password=password), actor="cli")
+    console.print(f"user {username} ({role}) added")
+
+
+@users_app.command("list")
+def users_list(url: Optional[str] = typer.Option(None, help=URL_HELP)):
+    from db import accounts
+
+    with store(url) as session:
+        for user in accounts.list_users(session):
+            console.print(f"{user.username}\t{user.role}\tAPI token: {'yes' if user.api_token_hash else 'no'}")
+
+
+@users_app.command("token")
+def users_token(username: str, url: Optional[str] = typer.Option(None, help=URL_HELP)):
+    """Make a new API token for a user (printed once; stored only as a hash; replaces the previous one)."""
+    from db import accounts
+
+    with store(url) as session:
+        token = accounts.issue_api_token(session, accounts.get_user(session, username), actor="cli")
+    print(token)
 
 
 @db_app.command("upgrade")
@@ -185,3 +221,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(campaigns_app, name="campaigns")
     app.add_typer(candidates_app, name="candidates")
     app.add_typer(measurements_app, name="measurements")
+    app.add_typer(users_app, name="users")

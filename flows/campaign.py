@@ -89,6 +89,8 @@ def record(state: loop.CampaignState, run_id: int, model: dict, batch, scores: l
         campaign = service.get_campaign(session, state.name)
         run = session.get(IterationRun, run_id)
         version = service.record_model_version(session, campaign, model["kind"], model["path"], state.measurement_ids, model["metrics"])
+        service.record_predictions(session, version, [int(i) for i in state.candidate_ids], scores.mean.tolist(),
+                                   scores.std.tolist(), scores.embedding_novelty.tolist())
         proposal = service.record_proposal(session, campaign, loop.proposed_candidates(state, batch, scores),
                                            state.config.acquisition.function, iteration_run=run, model_version=version)
         service.finish_iteration(session, run_id, "completed", timings)

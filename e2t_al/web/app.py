@@ -1,0 +1,92 @@
+"""The lab web app: pages for people, a JSON API for instruments, both over the store's service layer.
+
+``create_app(url)`` builds it for one store; ``e2t-al web`` serves it with uvicorn on 127.0.0.1 by default.
+Refusals from the store become clear errors: 404 (not found), 409 (probably entered twice), 422 (invalid input),
+400 (any other refusal); pages show them as a page, the API as ``{"detail": ...}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from db.engine import NotFoundError, StoreError, store_engine
+from db.service import DuplicateMeasurementError, ImportRefused
+from e2t_al.web import api, pages
+from e2t_al.web.security import LoginRequired
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _status_of(exc: Exception) -> int:
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, DuplicateMeasurementError):
+        return 409
+    if isinstance(exc, (ImportRefused, ValidationError, RequestValidationError)):
+        return 422
+    return 400
+
+
+def _message_of(exc: Exception) -> str:
+    if isinstance(exc, (ValidationError, RequestValidationError)):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'input'}: {e['msg']}"
+                         for e in exc.errors())
+    return str(exc)
+
+
+def create_app(database_url: str | None = None, secure_cookies: bool = False) -> FastAPI:
+    """The app for the store at ``database_url`` (default ``$E2T_AL_DATABASE_URL``); it must be migrated.
+    ``secure_cookies``: send cookies over HTTPS only (set it behind a TLS proxy)."""
+    app = FastAPI(title="E2T-AL lab assistant", version="1", openapi_url="/api/openapi.json", docs_url=None,
+                  redoc_url=None)  # the docs pages would load scripts from the internet
+    app.state.engine = store_engine(database_url)
+    app.state.secure_cookies = secure_cookies
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    def refused(request: Request, exc: Exception):
+        status, message = _status_of(exc), _message_of(exc)
+        if request.url.path.startswith("/api/"):
+            body = {"detail": message}
+            if isinstance(exc, ImportRefused):
+                body["problems"] = [str(p) for p in exc.problems]
+            return JSONResponse(body, status_code=status)
+        return pages.render(request, "error.html", None, status, message=message)
+
+    for error in (StoreError, ValidationError, RequestValidationError):
+        app.add_exception_handler(error, refused)
+
+    @app.exception_handler(HTTPException)
+    def http_error(request: Request, exc: HTTPException):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return pages.render(request, "error.html", None, exc.status_code, message=str(exc.detail))
+
+    @app.exception_handler(LoginRequired)
+    def login_required(request: Request, exc: LoginRequired):
+        if request.method == "GET":
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        return pages.render(request, "error.html", None, 401, message="you are signed out: sign in again")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    return app

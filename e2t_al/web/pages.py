@@ -1,0 +1,305 @@
+"""Server-rendered pages: campaigns and their dashboard, proposals to review, measurements to enter, audit, users.
+
+Reads come from ``e2t_al.web.views``; writes go through ``db.service`` / ``db.accounts`` after the role and the
+form's CSRF token are checked. The operator of a measurement and the user of a decision are the signed-in user.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+
+from db import accounts, service
+from db.engine import StoreError, dry_run
+from db.importers import measurements_from_csv_text
+from db.schemas import DecisionIn, MeasurementEntry, MeasurementIn
+from e2t_al.data.dataset import DataError
+from e2t_al.reports import CAMPAIGN_FIGURES, png_bytes
+from e2t_al.units import UNITS, dimension
+from e2t_al.web import views
+from e2t_al.web.security import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, Visitor, check_csrf, new_login_csrf, page_user,
+                                 store)
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+MAX_UPLOAD_BYTES = 5_000_000
+
+
+def render(request: Request, template: str, visitor: Visitor | None, status_code: int = 200, **context) -> HTMLResponse:
+    return templates.TemplateResponse(request, template, {"visitor": visitor, **context}, status_code=status_code)
+
+
+def back_to(path: str, message: str | None = None) -> RedirectResponse:
+    """Post/redirect/get: after a write, show the page again (with a one-line message)."""
+    return RedirectResponse(path + (f"?message={quote(message)}" if message else ""), status_code=303)
+
+
+def units_like(unit: str) -> list[str]:
+    return [u for u in UNITS if u and dimension(u) == dimension(unit)] or [unit]
+
+
+# ---- signing in and out ------------------------------------------------------------------------------------
+@router.get("/login")
+def login_form(request: Request, next: str = "/"):
+    token = new_login_csrf()
+    response = render(request, "login.html", None, csrf_token=token, next=next, error=None)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.app.state.secure_cookies)
+    return response
+
+
+@router.post("/login")
+def login(request: Request, username: str = Form(max_length=80), password: str = Form(max_length=1024),
+          csrf_token: str = Form(max_length=100), next: str = Form("/", max_length=500)):
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not cookie or cookie != csrf_token:
+        return render(request, "login.html", None, 403, csrf_token=cookie or "", next=next,
+                      error="the sign-in form expired: reload the page and try again")
+    with store(request) as session:
+        user = accounts.authenticate(session, username, password)
+        if user is None:
+            return render(request, "login.html", None, 401, csrf_token=cookie, next=next, error="wrong username or password")
+        token, _ = accounts.open_session(session, user)
+        service.audit(session, user.username, "user.sign_in")
+    safe_next = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = RedirectResponse(safe_next, status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=request.app.state.secure_cookies,
+                        max_age=int(accounts.SESSION_LIFETIME.total_seconds()))
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: str = Form(max_length=100), visitor: Visitor = Depends(page_user("view"))):
+    check_csrf(visitor, csrf_token)
+    with store(request) as session:
+        accounts.close_session(session, request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# ---- campaigns ---------------------------------------------------------------------------------------------
+@router.get("/")
+def campaigns(request: Request, visitor: Visitor = Depends(page_user("view"))):
+    with store(request) as session:
+        summaries = [views.campaign_summary(session, c) for c in service.list_campaigns(session)]
+    return render(request, "campaigns.html", visitor, summaries=summaries)
+
+
+@router.get("/campaigns/{name}")
+def dashboard(name: str, request: Request, visitor: Visitor = Depends(page_user("view"))):
+    with store(request) as session:
+        campaign = service.get_campaign(session, name)
+        summary = views.campaign_summary(session, campaign)
+        domain_map = views.domain_map(session, campaign)
+    return render(request, "dashboard.html", visitor, summary=summary, domain_map=domain_map,
+                  figures=list(CAMPAIGN_FIGURES), version=f"{summary.experiments}-{summary.measured}")
+
+
+@router.get("/campaigns/{name}/plots/{figure}.png")
+def plot(name: str, figure: str, request: Request, visitor: Visitor = Depends(page_user("view"))):
+    if figure not in CAMPAIGN_FIGURES:
+        return Response(status_code=404)
+    with store(request) as session:
+        png = png_bytes(CAMPAIGN_FIGURES[figure](session, service.get_campaign(session, name)))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/campaigns/{name}/candidates/{identifier}")
+def candidate(name: str, identifier: str, request: Request, visitor: Visitor = Depends(page_user("view"))):
+    with store(request) as session:
+        campaign = service.get_campaign(session, name)
+        detail = views.candidate_detail(session, campaign, identifier)
+    return render(request, "candidate.html", visitor, campaign=views.campaign_out(campaign), detail=detail)
+
+
+# ---- proposals ---------------------------------------------------------------------------------------------
+@router.get("/campaigns/{name}/proposals")
+def proposals(name: str, request: Request, message: Optional[str] = None, visitor: Visitor = Depends(page_user("view"))):
+    with store(request) as session:
+        campaign = service.get_campaign(session, name)
+        open_items = views.proposals(session, campaign, ["proposed", "approved"])
+        decided = views.proposals(session, campaign, ["rejected", "measured", "failed"])[-40:]
+    return render(request, "proposals.html", visitor, campaign=views.campaign_out(campaign), open_items=open_items,
+                  decided=list(reversed(decided)), message=message)
+
+
+@router.post("/campaigns/{name}/proposals/{item_id}/decision")
+def decide(name: str, item_id: int, request: Request, decision: str = Form(max_length=20),
+           comment: str = Form("", max_length=2000), csrf_token: str = Form(max_length=100),
+           visitor: Visitor = Depends(page_user("decide"))):
+    check_csrf(visitor, csrf_token)
+    with store(request) as session:
+        campaign = service.get_campaign(session, name)
+        service.decide(session, campaign, item_id,
+                       DecisionIn(decision=decision, user=visitor.username, comment=comment.strip() or None))
+    return back_to(f"/campaigns/{quote(name)}/proposals", f"proposal {item_id} {decision}")
+
+
+@router.post("/campaigns/{name}/proposals/decide-all")
+def decide_all(name: str, request: Request, decision: str = Form(max_length=20), comment: str = Form("", max_length=2000),
+               csrf_token: str = Form(max_length=100), visitor: Visitor = Depends(page_user("decide"))):
+    check_csrf(visitor, csrf_token)
+    with store(request) as session:
+        campaign = service.get_campaign(session, name)
+        waiting = service.proposal_items(session, campaign, statuses=["proposed"])
+        for item, _ in waiting:
+            service.decide(session, campaign, item.id,
+                           DecisionIn(decision=decision, user=visitor.username, comment=comment.strip() or None))
+    return back_to(f"/campaigns/{quote(name)}/proposals", f"{len(waiting)} proposal(s) {decision}")
+
+
+# ---- measurements ------------------------------------------------------------------------------------------
+def _measurements_page(request: Request, session: Session, name: str, visitor: Visitor, message: str | None = None,
+                       error: str | None = None, status_code: int = 200):
+    campaign = service.get_campaign(session, name)
+    return render(request, "measurements.html", visitor, status_code, campaign=views.campaign_out(campaign),
+                  awaiting=views.proposals(session, campaign, ["approved"]),
+                  history=list(reversed(views.measurements(session, campaign, include_history=True)))[:200],
+                  units=units_like(campaign.unit), message=message, error=error)
+
+
+@router.get("/campaigns/{name}/measurements")
+def measurements(name: str, request: Request, message: Optional[str] = None, visitor: Visitor = Depends(page_user("view"))):
+    with store(request) as session:
+        return _measurements_page(request, session, name, visitor, message)
+
+
+def _entry(candidate: str, value: str, unit: str, uncertainty: str, method: str, notes: str,
+           proposal_item_id: Optional[int]) -> dict:
+    """Form fields as the measurement model's input: empty optional fields are absent."""
+    fields = {"candidate": candidate, "value": value, "unit": unit, "uncertainty": uncertainty, "method": method,
+              "notes": notes, "proposal_item_id": proposal_item_id}
+    return {k: v for k, v in fields.items() if v not in (None, "")}
+
+
+@router.post("/campaigns/{name}/measurements")
+def add_measurement(name: str, request: Request, candidate: str = Form(max_length=200), value: str = Form(max_length=64),
+                    unit: str = Form(max_length=40), uncertainty: str = Form("", max_length=64),
+                    method: str = Form("", max_length=120), notes: str = Form("", max_length=10_000),
+                    proposal_item_id: Optional[int] = Form(None), csrf_token: str = Form(max_length=100),
+                    visitor: Visitor = Depends(page_user("measure"))):
+    check_csrf(visitor, csrf_token)
+    data = MeasurementIn.model_validate({**_entry(candidate, value, unit, uncertainty, method, notes, proposal_item_id),
+                                         "operator": visitor.username})
+    with store(request) as session:
+        measurement = service.add_measurement(session, service.get_campaign(session, name), data)
+    return back_to(f"/campaigns/{quote(name)}/measurements",
+                   f"measurement {measurement.id} recorded: {candidate} = {data.value} {data.unit}")
+
+
+@router.post("/campaigns/{name}/measurements/{measurement_id}/correction")
+def correct_measurement(name: str, measurement_id: int, request: Request, value: str = Form(max_length=64),
+                        unit: str = Form(max_length=40), uncertainty: str = Form("", max_length=64),
+                        method: str = Form("", max_length=120), notes: str = Form("", max_length=10_000),
+                        csrf_token: str = Form(max_length=100), visitor: Visitor = Depends(page_user("measure"))):
+    check_csrf(visitor, csrf_token)
+    with store(request) as session:
+        campaign = service.get_campaign(session, name)
+        old = service.get_measurement(session, campaign, measurement_id)
+        identifier = views.candidate_identifier(session, old.candidate_id)
+        entry = MeasurementEntry.model_validate(_entry(identifier, value, unit, uncertainty, method, notes, None))
+        new = service.correct_measurement(session, campaign, measurement_id, entry.by(visitor.username))
+    return back_to(f"/campaigns/{quote(name)}/measurements", f"measurement {measurement_id} corrected by {new.id}")
+
+
+@router.post("/campaigns/{name}/measurements/{measurement_id}/retraction")
+def retract_measurement(name: str, measurement_id: int, request: Request, reason: str = Form(max_length=2000),
+                        csrf_token: str = Form(max_length=100), visitor: Visitor = Depends(page_user("measure"))):
+    check_csrf(visitor, csrf_token)
+    with store(request) as session:
+        service.retract_measurement(session, service.get_campaign(session, name), measurement_id, visitor.username, reason)
+    return back_to(f"/campaigns/{quote(name)}/measurements", f"measurement {measurement_id} retracted")
+
+
+def _upload_rows(text: str, source: str, visitor: Visitor):
+    """The CSV's rows, each recorded under the signed-in user's name (an operator column is overridden)."""
+    rows, problems = measurements_from_csv_text(text, source, operator=visitor.username)
+    return [(line, data.model_copy(update={"operator": visitor.username})) for line, data in rows], problems
+
+
+def _checked_upload(request: Request, name: str, text: str, source: str, visitor: Visitor) -> list[service.RowCheck]:
+    """Each row of an uploaded CSV with what the store would say about it; nothing is written."""
+    rows, problems = _upload_rows(text, source, visitor)
+    with dry_run(request.app.state.engine) as session:
+        return service.check_measurement_rows(session, service.get_campaign(session, name), rows, problems)
+
+
+@router.post("/campaigns/{name}/measurements/upload")
+async def upload_preview(name: str, request: Request, file: UploadFile = File(), csrf_token: str = Form(max_length=100),
+                         visitor: Visitor = Depends(page_user("measure"))):
+    check_csrf(visitor, csrf_token)
+    raw = await file.read(MAX_UPLOAD_BYTES + 1)
+    try:
+        if len(raw) > MAX_UPLOAD_BYTES:
+            raise DataError(f"{file.filename}: larger than {MAX_UPLOAD_BYTES // 1_000_000} MB")
+        text = raw.decode("utf-8-sig")
+        checks = _checked_upload(request, name, text, file.filename or "upload.csv", visitor)
+    except (DataError, UnicodeDecodeError) as exc:
+        with store(request) as session:
+            return _measurements_page(request, session, name, visitor, error=f"upload refused: {exc}", status_code=400)
+    with store(request) as session:
+        campaign = views.campaign_out(service.get_campaign(session, name))
+    return render(request, "upload_preview.html", visitor, campaign=campaign, checks=checks, csv_text=text,
+                  filename=file.filename, good=sum(c.reason is None for c in checks))
+
+
+@router.post("/campaigns/{name}/measurements/upload/confirm")
+def upload_confirm(name: str, request: Request, csv_text: str = Form(max_length=MAX_UPLOAD_BYTES),
+                   filename: str = Form("upload.csv", max_length=255), csrf_token: str = Form(max_length=100),
+                   visitor: Visitor = Depends(page_user("measure"))):
+    """Write the rows the preview showed as good, all together; rows refused in the preview are left out."""
+    check_csrf(visitor, csrf_token)
+    checks = _checked_upload(request, name, csv_text, filename, visitor)
+    good_lines = {c.line for c in checks if c.reason is None}
+    rows = [(line, data) for line, data in _upload_rows(csv_text, filename, visitor)[0] if line in good_lines]
+    with store(request) as session:
+        added = service.import_measurements(session, service.get_campaign(session, name), rows)
+    skipped = len(checks) - len(added)
+    return back_to(f"/campaigns/{quote(name)}/measurements",
+                   f"{len(added)} measurement(s) imported from {filename}; {skipped} refused row(s) left out")
+
+
+# ---- audit, account, users ---------------------------------------------------------------------------------
+@router.get("/audit")
+def audit(request: Request, campaign: Optional[str] = None, visitor: Visitor = Depends(page_user("audit"))):
+    with store(request) as session:
+        events = views.audit_log(session, service.get_campaign(session, campaign) if campaign else None)
+    return render(request, "audit.html", visitor, events=events, campaign=campaign)
+
+
+@router.get("/account")
+def account(request: Request, visitor: Visitor = Depends(page_user("view"))):
+    return render(request, "account.html", visitor, token=None)
+
+
+@router.post("/account/token")
+def new_token(request: Request, csrf_token: str = Form(max_length=100), visitor: Visitor = Depends(page_user("view"))):
+    check_csrf(visitor, csrf_token)
+    with store(request) as session:
+        token = accounts.issue_api_token(session, accounts.get_user(session, visitor.username), visitor.username)
+    return render(request, "account.html", visitor, token=token)
+
+
+@router.get("/admin/users")
+def users(request: Request, message: Optional[str] = None, visitor: Visitor = Depends(page_user("manage_users"))):
+    with store(request) as session:
+        people = [(u.username, u.role, u.created_at) for u in accounts.list_users(session)]
+    return render(request, "users.html", visitor, people=people, roles=accounts.ROLES, message=message)
+
+
+@router.post("/admin/users")
+def add_user(request: Request, username: str = Form(max_length=80), role: str = Form(max_length=20),
+             password: str = Form(max_length=1024), csrf_token: str = Form(max_length=100),
+             visitor: Visitor = Depends(page_user("manage_users"))):
+    check_csrf(visitor, csrf_token)
+    data = accounts.UserIn(username=username, role=role, password=password)
+    with store(request) as session:
+        accounts.create_user(session, data, actor=visitor.username)
+    return back_to("/admin/users", f"user {username} ({role}) added")

@@ -1,0 +1,278 @@
+"""The web app over the store: every role against every route (pages and JSON API), CSRF, sessions, secrets at
+rest, the CSV upload preview and confirm, corrections and retractions."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import warnings
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from db.engine import make_engine  # noqa: E402
+from db.tables import AuditEvent, Measurement, ProposalItem, User, WebSession  # noqa: E402
+from e2t_al.web.app import create_app  # noqa: E402
+from e2t_al.web.security import PERMISSIONS, SESSION_COOKIE  # noqa: E402
+from web_lab import CAMPAIGN, PASSWORD, ROLES, seed_lab  # noqa: E402
+
+C = f"/campaigns/{CAMPAIGN}"
+GOOD_CSV = "candidate,value,unit,method\ng02,4.9,eV,UV-vis\ng03,5200,meV,UV-vis\n"
+
+
+@pytest.fixture(scope="module")
+def lab_template(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lab")
+    lab = seed_lab(f"sqlite:///{folder / 'lab.sqlite'}", folder)
+    return folder / "lab.sqlite", lab
+
+
+@pytest.fixture
+def lab(lab_template, tmp_path):
+    """A fresh copy of the seeded lab for each test (writes of one test never reach another)."""
+    source, seeded = lab_template
+    shutil.copy(source, tmp_path / "lab.sqlite")
+    url = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    client = TestClient(create_app(url), follow_redirects=False)
+    return client, url, seeded
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD):
+    page = client.get("/login")
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_of(page.text),
+                                       "next": "/"})
+
+
+def signed_in(client: TestClient, role: str) -> str:
+    """Sign ``role`` in; returns the session's CSRF token."""
+    assert sign_in(client, role).status_code == 303
+    return csrf_of(client.get("/account").text)
+
+
+def count(url: str, table, *where) -> int:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        n = session.exec(select(func.count()).select_from(table).where(*where)).one()
+    engine.dispose()
+    return n
+
+
+# ---- the role table: (method, path, form or JSON, permission) ----------------------------------------------
+PAGES = [
+    ("GET", "/", None, "view"),
+    ("GET", C, None, "view"),
+    ("GET", f"{C}/plots/best_so_far.png", None, "view"),
+    ("GET", f"{C}/proposals", None, "view"),
+    ("GET", f"{C}/measurements", None, "view"),
+    ("GET", f"{C}/candidates/g01", None, "view"),
+    ("GET", "/account", None, "view"),
+    ("POST", "/account/token", {}, "view"),
+    ("GET", "/audit", None, "audit"),
+    ("GET", "/admin/users", None, "manage_users"),
+    ("POST", "/admin/users", {"username": "newcomer", "role": "viewer", "password": "long enough pw"}, "manage_users"),
+    ("POST", f"{C}/proposals/1/decision", {"decision": "approved", "comment": "ok"}, "decide"),
+    ("POST", f"{C}/proposals/decide-all", {"decision": "rejected"}, "decide"),
+    ("POST", f"{C}/measurements", {"candidate": "g01", "value": "5.0", "unit": "eV"}, "measure"),
+    ("POST", f"{C}/measurements/1/correction", {"value": "1.75", "unit": "eV"}, "measure"),
+    ("POST", f"{C}/measurements/1/retraction", {"reason": "wrong sample"}, "measure"),
+    ("POST", f"{C}/measurements/upload/confirm", {"csv_text": GOOD_CSV, "filename": "m.csv"}, "measure"),
+]
+API = [
+    ("GET", "/api/me", None, "view"),
+    ("GET", "/api/campaigns", None, "view"),
+    ("GET", f"/api{C}", None, "view"),
+    ("GET", f"/api{C}/domains", None, "view"),
+    ("GET", f"/api{C}/candidates", None, "view"),
+    ("GET", f"/api{C}/candidates/g01", None, "view"),
+    ("GET", f"/api/proposals?campaign={CAMPAIGN}", None, "view"),
+    ("GET", f"/api/measurements?campaign={CAMPAIGN}&history=true", None, "view"),
+    ("GET", "/api/audit", None, "audit"),
+    ("POST", "/api/proposals/1/decision", {"decision": "approved"}, "decide"),
+    ("POST", "/api/measurements", {"campaign": CAMPAIGN, "candidate": "g01", "value": 5.0, "unit": "eV"}, "measure"),
+    ("POST", "/api/measurements/1/correction", {"value": 1.75, "unit": "eV"}, "measure"),
+    ("POST", "/api/measurements/1/retraction", {"reason": "wrong sample"}, "measure"),
+]
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+@pytest.mark.parametrize("method,path,body,permission", PAGES, ids=[f"{m} {p}" for m, p, _, _ in PAGES])
+def test_page_roles(lab, role, method, path, body, permission):
+    client, _, _ = lab
+    csrf = signed_in(client, role) if role else "none"
+    if method == "GET":
+        response = client.get(path)
+    else:
+        response = client.post(path, data={**body, "csrf_token": csrf})
+    if role is None:
+        assert response.status_code == (303 if method == "GET" else 401)
+        if method == "GET":
+            assert response.headers["location"].startswith("/login?next=")
+    elif role in PERMISSIONS[permission]:
+        assert response.status_code in (200, 303), response.text[:500]
+    else:
+        assert response.status_code == 403, response.text[:300]
+
+
+@pytest.mark.parametrize("role", [None, "bad-token", *ROLES])
+@pytest.mark.parametrize("method,path,body,permission", API, ids=[f"{m} {p}" for m, p, _, _ in API])
+def test_api_roles(lab, role, method, path, body, permission):
+    client, url, seeded = lab
+    headers = {}
+    if role == "bad-token":
+        headers["Authorization"] = "Bearer e2t_not-a-real-token"
+    elif role:
+        headers["Authorization"] = f"Bearer {seeded['tokens'][role]}"
+    before = (count(url, Measurement), count(url, ProposalItem, ProposalItem.status != "proposed"))
+    response = client.request(method, path, json=body, headers=headers)
+    if role in (None, "bad-token"):
+        assert response.status_code == 401
+    elif role in PERMISSIONS[permission]:
+        assert response.status_code in (200, 201), response.text
+        return
+    else:
+        assert response.status_code == 403
+    assert (count(url, Measurement), count(url, ProposalItem, ProposalItem.status != "proposed")) == before
+
+
+def test_every_route_is_in_the_role_table():
+    from e2t_al.web import api, pages
+
+    def template_of(path: str) -> str:
+        path = re.sub(r"\{[^}]+\}", "X", path.split("?")[0])
+        return re.sub(r"/(1|g01|perovskite-web|best_so_far)(?=/|$|\.)", "/X", path)
+
+    tested = {(method, template_of(path)) for method, path, _, _ in PAGES + API}
+    routes = {(method, template_of(route.path)) for router in (pages.router, api.router) for route in router.routes
+              for method in route.methods if method != "HEAD"}
+    untested = routes - tested - {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),  # tested below
+                                  ("POST", "/campaigns/X/measurements/upload")}
+    assert not untested, f"routes missing from the role table: {sorted(untested)}"
+
+
+# ---- sessions, CSRF, secrets -------------------------------------------------------------------------------
+def test_sign_in_sets_a_strict_http_only_cookie_and_wrong_passwords_are_refused(lab):
+    client, url, _ = lab
+    assert sign_in(client, "reviewer", "wrong password!").status_code == 401
+    assert sign_in(client, "nobody", PASSWORD).status_code == 401
+    response = sign_in(client, "reviewer")
+    cookie = response.headers["set-cookie"]
+    assert SESSION_COOKIE in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    token = response.cookies[SESSION_COOKIE]
+    engine = make_engine(url)
+    with Session(engine) as session:
+        users = session.exec(select(User)).all()
+        stored = session.exec(select(WebSession)).all()
+    engine.dispose()
+    assert all(u.password_hash.startswith("$argon2id$") and PASSWORD not in u.password_hash for u in users)
+    assert all(u.api_token_hash and not u.api_token_hash.startswith("e2t_") for u in users)
+    assert [s.token_hash for s in stored] != [token] and len(stored) == 1
+
+
+def test_sign_out_ends_the_session_server_side(lab):
+    client, _, _ = lab
+    csrf = signed_in(client, "viewer")
+    stolen = client.cookies.get(SESSION_COOKIE)
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    client.cookies.set(SESSION_COOKIE, stolen)
+    assert client.get("/").status_code == 303  # back to the login page: the old cookie is dead
+
+
+def test_forms_without_the_session_csrf_token_are_refused_and_write_nothing(lab):
+    client, url, _ = lab
+    signed_in(client, "admin")
+    before = count(url, AuditEvent)
+    for token in ("", "forged"):
+        response = client.post(f"{C}/proposals/1/decision", data={"decision": "approved", "csrf_token": token})
+        assert response.status_code in (403, 422)
+        response = client.post(f"{C}/measurements", data={"candidate": "g01", "value": "5", "unit": "eV", "csrf_token": token})
+        assert response.status_code in (403, 422)
+    assert count(url, AuditEvent) == before
+    assert count(url, ProposalItem, ProposalItem.status == "approved") == 0
+
+
+def test_login_form_needs_its_csrf_cookie_and_next_stays_on_this_site(lab):
+    client, _, _ = lab
+    response = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": "x", "next": "/"})
+    assert response.status_code == 403
+    page = client.get("/login")
+    response = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_of(page.text),
+                                           "next": "//evil.example/"})
+    assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_pages_send_a_content_security_policy_and_load_nothing_from_elsewhere(lab):
+    client, _, _ = lab
+    signed_in(client, "viewer")
+    for path in ("/", C, f"{C}/proposals", f"{C}/measurements"):
+        response = client.get(path)
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        assert not re.search(r'(src|href)="(https?:)?//', response.text), path
+
+
+# ---- measurements through the pages ------------------------------------------------------------------------
+def test_upload_preview_writes_nothing_and_confirm_keeps_only_the_good_rows(lab):
+    client, url, _ = lab
+    csrf = signed_in(client, "experimentalist")
+    before = count(url, Measurement)
+    text = GOOD_CSV + "g04,-3,eV,UV-vis\nnot-a-candidate,2.0,eV,\ng05,2.0,kg,\n"
+    preview = client.post(f"{C}/measurements/upload", data={"csrf_token": csrf},
+                          files={"file": ("batch.csv", text.encode(), "text/csv")})
+    assert preview.status_code == 200
+    assert "2 of 5 row(s) can be recorded" in preview.text
+    assert "outside the valid range" in preview.text and "no candidate" in preview.text and "kg" in preview.text
+    assert count(url, Measurement) == before
+    confirm = client.post(f"{C}/measurements/upload/confirm",
+                          data={"csrf_token": csrf, "csv_text": re.search(r"<textarea[^>]*>(.*?)</textarea>", preview.text, re.S).group(1)
+                                .replace("&#34;", '"').replace("&amp;", "&"), "filename": "batch.csv"})
+    assert confirm.status_code == 303
+    assert count(url, Measurement) == before + 2
+    history = client.get(f"{C}/measurements").text
+    assert "g03" in history and "5200.0 meV" in history and ">experimentalist<" in history
+
+
+def test_a_correction_and_a_retraction_keep_the_history(lab):
+    client, url, _ = lab
+    csrf = signed_in(client, "experimentalist")
+    assert client.post(f"{C}/measurements/1/correction", data={"csrf_token": csrf, "value": "1.75", "unit": "eV"}).status_code == 303
+    assert client.post(f"{C}/measurements/2/retraction", data={"csrf_token": csrf, "reason": "contaminated"}).status_code == 303
+    statuses = {m.id: m.status for m in _measurements(url)}
+    assert statuses[1] == "superseded" and statuses[2] == "retracted" and max(statuses) == 7
+    again = client.post(f"{C}/measurements/1/retraction", data={"csrf_token": csrf, "reason": "again"})
+    assert again.status_code == 400 and "already superseded" in again.text
+    signed_in(client, "reviewer")
+    audit = client.get("/audit").text
+    assert "measurement.correct" in audit and "measurement.retract" in audit and "contaminated" in audit
+
+
+def test_bad_measurements_are_refused_with_the_reason(lab):
+    client, url, _ = lab
+    csrf = signed_in(client, "experimentalist")
+    before = count(url, Measurement)
+    for value, unit, reason in (("abc", "eV", "value"), ("nan", "eV", "finite"), ("99", "eV", "valid range"),
+                                ("1.5", "parsec", "unknown unit")):
+        response = client.post(f"{C}/measurements", data={"csrf_token": csrf, "candidate": "g01", "value": value, "unit": unit})
+        assert response.status_code in (400, 422) and reason in response.text, (value, unit, response.text[-400:])
+    assert count(url, Measurement) == before
+
+
+def _measurements(url: str) -> list[Measurement]:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        rows = session.exec(select(Measurement)).all()
+    engine.dispose()
+    return rows
+
+
+def test_web_listens_on_localhost_by_default():
+    import inspect
+
+    from e2t_al.cli import web
+    assert inspect.signature(web).parameters["host"].default.default == "127.0.0.1"
