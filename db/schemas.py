@@ -14,6 +14,8 @@ Objective = Literal["maximise", "minimise", "target_window"]
 RepresentationKind = Literal["cif", "smiles", "formula"]
 Role = Literal["viewer", "experimentalist", "reviewer", "admin"]
 CLOCK_SKEW = timedelta(minutes=5)
+MAX_ROW_ID = 2**63 - 1  # the largest id a database integer column holds
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 
 def _known_unit(unit: str) -> str:
@@ -89,7 +91,7 @@ class MeasurementEntry(Input):
     method: Optional[str] = Field(default=None, max_length=120)
     measured_at: Optional[datetime] = None
     notes: Optional[str] = Field(default=None, max_length=10_000)
-    proposal_item_id: Optional[int] = None
+    proposal_item_id: Optional[RowId] = None
 
     @field_validator("value", "uncertainty")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from db import service
 from db.schemas import DecisionIn, Input, MeasurementEntry, Unit
@@ -17,7 +17,16 @@ from db.tables import Candidate
 from e2t_al.web import views
 from e2t_al.web.security import Visitor, api_user, store
 
-router = APIRouter(prefix="/api", tags=["api"])
+class Refusal(BaseModel):
+    detail: str
+    problems: Optional[list[str]] = None  # an import refused: every bad row with its line and reason
+
+
+REFUSALS = {400: "refused by the store (the reason is in detail)", 401: "no valid API token",
+            403: "the token's role may not do this", 404: "no such campaign, candidate, measurement or proposal",
+            409: "probably entered twice", 422: "invalid input"}
+router = APIRouter(prefix="/api", tags=["api"],
+                   responses={code: {"model": Refusal, "description": text} for code, text in REFUSALS.items()})
 ProposalStatus = Literal["proposed", "approved", "rejected", "measured", "failed"]
 
 
@@ -91,7 +100,7 @@ def proposals(request: Request, campaign: str = Query(max_length=120),
 
 
 @router.post("/proposals/{item_id}/decision", response_model=views.ProposalOut)
-def decide(item_id: int, body: DecisionPost, request: Request, visitor: Visitor = Depends(api_user("decide"))):
+def decide(item_id: views.RowIdInPath, body: DecisionPost, request: Request, visitor: Visitor = Depends(api_user("decide"))):
     with store(request) as session:
         _, campaign = service.get_proposal_item(session, item_id)
         item = service.decide(session, campaign, item_id, DecisionIn(user=visitor.username, **body.model_dump()))
@@ -115,7 +124,7 @@ def add_measurement(body: MeasurementPost, request: Request, visitor: Visitor = 
 
 
 @router.post("/measurements/{measurement_id}/correction", response_model=views.MeasurementOut, status_code=201)
-def correct_measurement(measurement_id: int, body: CorrectionPost, request: Request,
+def correct_measurement(measurement_id: views.RowIdInPath, body: CorrectionPost, request: Request,
                         visitor: Visitor = Depends(api_user("measure"))):
     with store(request) as session:
         campaign = service.campaign_of_measurement(session, measurement_id)
@@ -126,7 +135,7 @@ def correct_measurement(measurement_id: int, body: CorrectionPost, request: Requ
 
 
 @router.post("/measurements/{measurement_id}/retraction", response_model=views.MeasurementOut)
-def retract_measurement(measurement_id: int, body: RetractionPost, request: Request,
+def retract_measurement(measurement_id: views.RowIdInPath, body: RetractionPost, request: Request,
                         visitor: Visitor = Depends(api_user("measure"))):
     with store(request) as session:
         campaign = service.campaign_of_measurement(session, measurement_id)

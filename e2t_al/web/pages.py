@@ -18,7 +18,7 @@ from sqlmodel import Session
 from db import accounts, service
 from db.engine import StoreError, dry_run
 from db.importers import measurements_from_csv_text
-from db.schemas import DecisionIn, MeasurementEntry, MeasurementIn
+from db.schemas import MAX_ROW_ID, DecisionIn, MeasurementEntry, MeasurementIn
 from e2t_al.data.dataset import DataError
 from e2t_al.reports import CAMPAIGN_FIGURES, png_bytes
 from e2t_al.units import UNITS, dimension
@@ -131,7 +131,7 @@ def proposals(name: str, request: Request, message: Optional[str] = None, visito
 
 
 @router.post("/campaigns/{name}/proposals/{item_id}/decision")
-def decide(name: str, item_id: int, request: Request, decision: str = Form(max_length=20),
+def decide(name: str, item_id: views.RowIdInPath, request: Request, decision: str = Form(max_length=20),
            comment: str = Form("", max_length=2000), csrf_token: str = Form(max_length=100),
            visitor: Visitor = Depends(page_user("decide"))):
     check_csrf(visitor, csrf_token)
@@ -183,7 +183,7 @@ def _entry(candidate: str, value: str, unit: str, uncertainty: str, method: str,
 def add_measurement(name: str, request: Request, candidate: str = Form(max_length=200), value: str = Form(max_length=64),
                     unit: str = Form(max_length=40), uncertainty: str = Form("", max_length=64),
                     method: str = Form("", max_length=120), notes: str = Form("", max_length=10_000),
-                    proposal_item_id: Optional[int] = Form(None), csrf_token: str = Form(max_length=100),
+                    proposal_item_id: Optional[int] = Form(None, ge=1, le=MAX_ROW_ID), csrf_token: str = Form(max_length=100),
                     visitor: Visitor = Depends(page_user("measure"))):
     check_csrf(visitor, csrf_token)
     data = MeasurementIn.model_validate({**_entry(candidate, value, unit, uncertainty, method, notes, proposal_item_id),
@@ -195,7 +195,7 @@ def add_measurement(name: str, request: Request, candidate: str = Form(max_lengt
 
 
 @router.post("/campaigns/{name}/measurements/{measurement_id}/correction")
-def correct_measurement(name: str, measurement_id: int, request: Request, value: str = Form(max_length=64),
+def correct_measurement(name: str, measurement_id: views.RowIdInPath, request: Request, value: str = Form(max_length=64),
                         unit: str = Form(max_length=40), uncertainty: str = Form("", max_length=64),
                         method: str = Form("", max_length=120), notes: str = Form("", max_length=10_000),
                         csrf_token: str = Form(max_length=100), visitor: Visitor = Depends(page_user("measure"))):
@@ -210,7 +210,7 @@ def correct_measurement(name: str, measurement_id: int, request: Request, value:
 
 
 @router.post("/campaigns/{name}/measurements/{measurement_id}/retraction")
-def retract_measurement(name: str, measurement_id: int, request: Request, reason: str = Form(max_length=2000),
+def retract_measurement(name: str, measurement_id: views.RowIdInPath, request: Request, reason: str = Form(max_length=2000),
                         csrf_token: str = Form(max_length=100), visitor: Visitor = Depends(page_user("measure"))):
     check_csrf(visitor, csrf_token)
     with store(request) as session:

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Optional
+from typing import Annotated, Optional
 
 import numpy as np
+from fastapi import Path
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from db import service
+from db.schemas import MAX_ROW_ID
 from db.tables import Campaign, Candidate, Measurement, ProposalItem
 from e2t_al.acquisition.objectives import score
 from e2t_al.reports import campaign_experiments
+
+RowIdInPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="a row id")]
 
 
 class CampaignOut(BaseModel):
