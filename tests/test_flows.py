@@ -16,7 +16,7 @@ from sqlmodel import select  # noqa: E402
 
 from db import service  # noqa: E402
 from db.engine import session_scope, store_engine, upgrade  # noqa: E402
-from db.tables import IterationRun, ModelVersion, ProposalBatch, ProposalItem  # noqa: E402
+from db.tables import IterationRun, ModelVersion, Prediction, ProposalBatch, ProposalItem  # noqa: E402
 from e2t_al.campaign import create_campaign_from_config  # noqa: E402
 from e2t_al.config import CampaignConfig  # noqa: E402
 from e2t_al.simulated_lab import SimulatedLab  # noqa: E402
@@ -80,6 +80,10 @@ def test_one_iteration_end_to_end_then_waits_while_the_batch_is_open(campaign_db
         proposed = [c.identifier for _, c in service.proposal_items(session, campaign)]
         assert len(set(proposed)) == 3 and not measured & set(proposed)
         assert service.latest_model_version(session, campaign).kind == "pretrained"
+        predictions = service.latest_predictions(session, campaign)  # the whole pool, for the web app's views
+        assert len(predictions) == len(service.list_candidates(session, campaign))
+        items = service.proposal_items(session, campaign)
+        assert all(abs(predictions[c.id].mean - item.predicted_mean) < 1e-9 for item, c in items)
     assert campaign_iteration("small", url)["status"] == "waiting"
     assert counts(url) == (1, 3, 1)
 
@@ -99,6 +103,8 @@ def test_a_failure_half_way_leaves_no_half_batch_and_the_rerun_succeeds(campaign
     with pytest.raises(RuntimeError):
         flows_campaign.campaign_iteration.with_options(retries=0)("small", url)
     assert counts(url) == (0, 0, 0)
+    with session_scope(store_engine(url)) as session:
+        assert not session.exec(select(Prediction)).all()  # the pool's predictions went with the model version
     monkeypatch.undo()
     with session_scope(store_engine(url)) as session:
         runs = session.exec(select(IterationRun)).all()
