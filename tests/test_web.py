@@ -276,3 +276,21 @@ def test_web_listens_on_localhost_by_default():
 
     from e2t_al.cli import web
     assert inspect.signature(web).parameters["host"].default.default == "127.0.0.1"
+
+
+def test_review_and_measure_on_each_backend(store_url, tmp_path):
+    """The same app on SQLite and on PostgreSQL: a decision and a measurement through the API, one refusal."""
+    seeded = seed_lab(store_url, tmp_path)
+    client = TestClient(create_app(store_url), follow_redirects=False)
+    reviewer = {"Authorization": f"Bearer {seeded['tokens']['reviewer']}"}
+    experimentalist = {"Authorization": f"Bearer {seeded['tokens']['experimentalist']}"}
+    first = seeded["proposal_ids"][0]
+    assert client.post(f"/api/proposals/{first}/decision", json={"decision": "approved"}, headers=reviewer).status_code == 200
+    assert client.post(f"/api/proposals/{first}/decision", json={"decision": "rejected"}, headers=reviewer).status_code == 400
+    added = client.post("/api/measurements", headers=experimentalist,
+                        json={"campaign": CAMPAIGN, "candidate": "g01", "value": 5.2, "unit": "eV"})
+    assert added.status_code == 201 and added.json()["operator"] == "experimentalist"
+    proposals = client.get(f"/api/proposals?campaign={CAMPAIGN}", headers=reviewer).json()
+    assert [p["status"] for p in proposals if p["id"] == first] == ["measured"]
+    summary = client.get(f"/api{C}", headers=reviewer).json()
+    assert summary["experiments"] == 1 and summary["best_identifier"] == "g01"
