@@ -162,3 +162,12 @@ def test_pooled_model_gives_the_same_posterior_as_the_encoders(tiny):
     index = torch.tensor([[3.0], [41.0], [59.0]])
     np.testing.assert_allclose(pooled.posterior(index).values.numpy(), model.posterior(torch.tensor(X[[3, 41, 59]])).values.numpy(),
                                rtol=1e-5, atol=1e-6)  # float32 encoders, chunked differently
+
+
+def test_mean_imputation_fills_missing_descriptors_for_the_gp():
+    from e2t_al.acquisition.models import fit_gp, mean_imputed
+
+    X = np.array([[1.0, np.nan], [3.0, 4.0], [np.nan, 8.0], [5.0, np.inf]])
+    filled = mean_imputed(X)
+    assert np.allclose(filled, [[1.0, 6.0], [3.0, 4.0], [3.0, 8.0], [5.0, 6.0]])
+    fit_gp(torch.as_tensor(filled), torch.tensor([0.1, 0.2, 0.3, 0.4]), max_iterations=5)  # fits; NaN would raise

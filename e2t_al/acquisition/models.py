@@ -102,6 +102,14 @@ class EnsembleMemberSampler(MCSampler):
         return posterior.values.movedim(-3, 0)  # K x batch x q x m
 
 
+def mean_imputed(X: np.ndarray) -> np.ndarray:
+    """Descriptors for the baselines that cannot take a missing value (GP, BayBE): each NaN replaced by its
+    column's mean over all rows, the same convention as the E2T encoder's input scaling; ``(n, d)``."""
+    X = np.asarray(X, dtype=np.float64)
+    means = np.nan_to_num(np.nanmean(np.where(np.isfinite(X), X, np.nan), axis=0))
+    return np.where(np.isfinite(X), X, means)
+
+
 def fit_gp(train_X: torch.Tensor, train_y: torch.Tensor, max_iterations: int = GP_FIT_ITERATIONS,
            warm_start: SingleTaskGP | None = None) -> SingleTaskGP:
     """``SingleTaskGP`` (Matérn-5/2 ARD, inferred noise) with normalised inputs and standardised outputs,

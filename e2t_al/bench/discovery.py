@@ -34,7 +34,7 @@ from db import service  # noqa: E402
 from db.engine import make_engine, session_scope, upgrade  # noqa: E402
 from e2t_al import loop  # noqa: E402
 from e2t_al.acquisition.batch import Objective, propose_batch  # noqa: E402
-from e2t_al.acquisition.models import GP_FIT_ITERATIONS, E2TEnsembleModel, fit_gp  # noqa: E402
+from e2t_al.acquisition.models import GP_FIT_ITERATIONS, E2TEnsembleModel, fit_gp, mean_imputed  # noqa: E402
 from e2t_al.campaign import create_campaign_from_config, starting_measurements  # noqa: E402
 from e2t_al.config import CampaignConfig  # noqa: E402
 from e2t_al.data import DataError, load_dataset  # noqa: E402
@@ -125,7 +125,7 @@ def run_discovery(config: CampaignConfig, holdout: str, budget: int, batch: int,
     baybe = None
     if "baybe" in strategies:
         try:
-            baybe = BayBEProposer(features, objective)
+            baybe = BayBEProposer(mean_imputed(features), objective)
             console.print(f"BayBE search space built in {baybe.build_seconds:.0f} s (once)")
         except ImportError:
             console.print("[yellow]baybe skipped: BayBE is not installed (pip install -e '.[bench]')[/]")
@@ -200,10 +200,12 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
             else:
                 if surrogate == "e2t":
                     model = E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(y))
+                    pool = torch.as_tensor(features)
                 else:  # refitted every batch, starting from the previous batch's hyper-parameters
-                    model = gp = fit_gp(torch.as_tensor(features[measured]), torch.as_tensor(y), warm_start=gp,
+                    pool = torch.as_tensor(mean_imputed(features))
+                    model = gp = fit_gp(pool[measured], torch.as_tensor(y), warm_start=gp,
                                         max_iterations=GP_FIT_ITERATIONS if gp is None else GP_REFIT_ITERATIONS)
-                chosen = propose_batch(model, torch.as_tensor(features), measured, y, acquisition, objective,
+                chosen = propose_batch(model, pool, measured, y, acquisition, objective,
                                        pending=state.pending, domains=state.domains).indices
             items = [service.ProposedCandidate(int(state.candidate_ids[i]), 0.0, 0.0, 0.0, 0.0) for i in chosen]
             with session_scope(engine) as session:
