@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -111,14 +111,10 @@ def open_session(session: Session, user: User) -> tuple[str, WebSession]:
 
 def session_for_cookie(session: Session, token: str) -> tuple[WebSession, User] | None:
     row = session.exec(select(WebSession).where(WebSession.token_hash == _sha256(token))).first()
-    if row is None or _aware(row.expires_at) < datetime.now(timezone.utc):
+    if row is None or row.expires_at < utc_now():
         return None
     return row, session.get(User, row.user_id)
 
 
 def close_session(session: Session, token: str) -> None:
     session.exec(delete(WebSession).where(WebSession.token_hash == _sha256(token)))
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=timezone.utc)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from db.schemas import CandidateIn, MeasurementIn
+from db.schemas import CandidateIn, MeasurementIn, validation_reason
 from db.service import CandidateRow, RowProblem
 from e2t_al.data.dataset import DataError, MaterialsDataset
 from e2t_al.data.hoip import parse_cif, perovskite_domain
@@ -38,10 +38,6 @@ def element_domain_of(kind: str, representation: str) -> str:
     return "-".join(sorted({atom.GetSymbol() for atom in molecule.GetAtoms() if atom.GetSymbol() != "*"}))
 
 
-def _validation_reason(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in exc.errors())
-
-
 def candidate_row(line: str, fields: dict, domain: str | None = None) -> CandidateRow | RowProblem:
     """One candidate from raw fields, parsed and given its domain (an explicit ``domain`` wins), or the problem."""
     identifier = str(fields.get("identifier") or "")
@@ -49,7 +45,7 @@ def candidate_row(line: str, fields: dict, domain: str | None = None) -> Candida
         data = CandidateIn.model_validate(fields)
         parsed_domain = element_domain_of(data.representation_kind, data.representation)
     except ValidationError as exc:
-        return RowProblem(line, identifier, _validation_reason(exc))
+        return RowProblem(line, identifier, validation_reason(exc, "row"))
     except DataError as exc:
         return RowProblem(line, identifier, str(exc))
     return CandidateRow(line, data, (domain or "").strip() or parsed_domain)
@@ -134,7 +130,7 @@ def candidates_from_dataset(dataset: MaterialsDataset) -> tuple[list[CandidateRo
             data = CandidateIn(identifier=str(identifier), representation_kind=kind, representation=str(representation),
                                source=dataset.name)
         except ValidationError as exc:
-            problems.append(RowProblem(f"{dataset.name} #{i}", str(identifier), _validation_reason(exc)))
+            problems.append(RowProblem(f"{dataset.name} #{i}", str(identifier), validation_reason(exc, "row")))
             continue
         rows.append(CandidateRow(f"{dataset.name} #{i}", data, str(domain)))
     return rows, problems  # entries the loader skipped are in dataset.problems, reported by the caller
@@ -174,5 +170,5 @@ def _measurement_rows(columns: list[str], records: list[dict], source: str,
         try:
             rows.append((f"line {number}", MeasurementIn.model_validate(fields)))
         except ValidationError as exc:
-            problems.append(RowProblem(f"line {number}", str(record.get("candidate") or ""), _validation_reason(exc)))
+            problems.append(RowProblem(f"line {number}", str(record.get("candidate") or ""), validation_reason(exc, "row")))
     return rows, problems

@@ -27,6 +27,12 @@ def _known_unit(unit: str) -> str:
 Unit = Annotated[str, Field(max_length=40), AfterValidator(_known_unit)]
 
 
+def validation_reason(exc, subject: str = "input") -> str:
+    """A pydantic (or FastAPI request) validation error as one line: ``field: message; …``. Errors of the
+    whole model are named ``subject``; FastAPI's ``body`` prefix is left out."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or subject}: {e['msg']}" for e in exc.errors())
+
+
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -265,9 +265,13 @@ def retract_measurement(session: Session, campaign: Campaign, measurement_id: in
     return measurement
 
 
-def list_measurements(session: Session, campaign: Campaign, include_history: bool = False) -> list[tuple[Measurement, str]]:
-    """(measurement, candidate identifier) in the order entered; only valid ones unless ``include_history``."""
+def list_measurements(session: Session, campaign: Campaign, include_history: bool = False,
+                      candidate: Candidate | None = None) -> list[tuple[Measurement, str]]:
+    """(measurement, candidate identifier) in the order entered, of the campaign or of one ``candidate``;
+    only valid ones unless ``include_history``."""
     query = select(Measurement, Candidate.identifier).join(Candidate).where(Candidate.campaign_id == campaign.id)
+    if candidate is not None:
+        query = query.where(Measurement.candidate_id == candidate.id)
     if not include_history:
         query = query.where(Measurement.status == "valid")
     return list(session.exec(query.order_by(Measurement.id)))
@@ -451,9 +455,14 @@ def get_proposal_item(session: Session, item_id: int) -> tuple[ProposalItem, Cam
     return item, session.get(Campaign, session.get(ProposalBatch, item.batch_id).campaign_id)
 
 
-def approve_all(session: Session, campaign: Campaign, user: str, comment: str | None = None) -> int:
-    """Approve every proposal waiting for a decision (unattended campaigns); returns how many."""
+def decide_all(session: Session, campaign: Campaign, decision: DecisionIn) -> int:
+    """The same decision on every proposal waiting for one; returns how many."""
     waiting = proposal_items(session, campaign, statuses=["proposed"])
     for item, _ in waiting:
-        decide(session, campaign, item.id, DecisionIn(decision="approved", user=user, comment=comment))
+        decide(session, campaign, item.id, decision)
     return len(waiting)
+
+
+def approve_all(session: Session, campaign: Campaign, user: str, comment: str | None = None) -> int:
+    """Approve every proposal waiting for a decision (unattended campaigns); returns how many."""
+    return decide_all(session, campaign, DecisionIn(decision="approved", user=user, comment=comment))

@@ -94,7 +94,5 @@ def png_bytes(fig) -> bytes:
 
 
 def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path.write_bytes(png_bytes(fig))
     return path

@@ -14,7 +14,7 @@ from rich.table import Table
 from db import service
 from db.engine import NotMigratedError, StoreError, database_url, session_scope, store_engine, upgrade
 from db.importers import candidates_from_cif_folder, candidates_from_csv, candidates_from_dataset, measurements_from_csv
-from db.schemas import MeasurementIn
+from db.schemas import MeasurementIn, validation_reason
 from db.tables import Candidate
 from e2t_al.data import DataError, load_dataset
 
@@ -41,7 +41,7 @@ def store(url: str | None):
     except (StoreError, NotMigratedError, DataError) as exc:
         fail(str(exc))
     except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
+        fail(validation_reason(exc))
 
 
 @users_app.command("add")

@@ -8,7 +8,6 @@ import shutil
 import warnings
 
 import pytest
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
@@ -18,7 +17,7 @@ from db.engine import make_engine  # noqa: E402
 from db.tables import AuditEvent, Measurement, ProposalItem, User, WebSession  # noqa: E402
 from e2t_al.web.app import create_app  # noqa: E402
 from e2t_al.web.security import PERMISSIONS, SESSION_COOKIE  # noqa: E402
-from web_lab import CAMPAIGN, PASSWORD, ROLES, seed_lab  # noqa: E402
+from web_lab import CAMPAIGN, PASSWORD, ROLES, count_rows, seed_lab  # noqa: E402
 
 C = f"/campaigns/{CAMPAIGN}"
 GOOD_CSV = "candidate,value,unit,method\ng02,4.9,eV,UV-vis\ng03,5200,meV,UV-vis\n"
@@ -55,14 +54,6 @@ def signed_in(client: TestClient, role: str) -> str:
     """Sign ``role`` in; returns the session's CSRF token."""
     assert sign_in(client, role).status_code == 303
     return csrf_of(client.get("/account").text)
-
-
-def count(url: str, table, *where) -> int:
-    engine = make_engine(url)
-    with Session(engine) as session:
-        n = session.exec(select(func.count()).select_from(table).where(*where)).one()
-    engine.dispose()
-    return n
 
 
 # ---- the role table: (method, path, form or JSON, permission) ----------------------------------------------
@@ -130,7 +121,7 @@ def test_api_roles(lab, role, method, path, body, permission):
         headers["Authorization"] = "Bearer e2t_not-a-real-token"
     elif role:
         headers["Authorization"] = f"Bearer {seeded['tokens'][role]}"
-    before = (count(url, Measurement), count(url, ProposalItem, ProposalItem.status != "proposed"))
+    before = (count_rows(url, Measurement), count_rows(url, ProposalItem, ProposalItem.status != "proposed"))
     response = client.request(method, path, json=body, headers=headers)
     if role in (None, "bad-token"):
         assert response.status_code == 401
@@ -139,7 +130,7 @@ def test_api_roles(lab, role, method, path, body, permission):
         return
     else:
         assert response.status_code == 403
-    assert (count(url, Measurement), count(url, ProposalItem, ProposalItem.status != "proposed")) == before
+    assert (count_rows(url, Measurement), count_rows(url, ProposalItem, ProposalItem.status != "proposed")) == before
 
 
 def test_every_route_is_in_the_role_table():
@@ -188,14 +179,14 @@ def test_sign_out_ends_the_session_server_side(lab):
 def test_forms_without_the_session_csrf_token_are_refused_and_write_nothing(lab):
     client, url, _ = lab
     signed_in(client, "admin")
-    before = count(url, AuditEvent)
+    before = count_rows(url, AuditEvent)
     for token in ("", "forged"):
         response = client.post(f"{C}/proposals/1/decision", data={"decision": "approved", "csrf_token": token})
         assert response.status_code in (403, 422)
         response = client.post(f"{C}/measurements", data={"candidate": "g01", "value": "5", "unit": "eV", "csrf_token": token})
         assert response.status_code in (403, 422)
-    assert count(url, AuditEvent) == before
-    assert count(url, ProposalItem, ProposalItem.status == "approved") == 0
+    assert count_rows(url, AuditEvent) == before
+    assert count_rows(url, ProposalItem, ProposalItem.status == "approved") == 0
 
 
 def test_login_form_needs_its_csrf_cookie_and_next_stays_on_this_site(lab):
@@ -221,19 +212,19 @@ def test_pages_send_a_content_security_policy_and_load_nothing_from_elsewhere(la
 def test_upload_preview_writes_nothing_and_confirm_keeps_only_the_good_rows(lab):
     client, url, _ = lab
     csrf = signed_in(client, "experimentalist")
-    before = count(url, Measurement)
+    before = count_rows(url, Measurement)
     text = GOOD_CSV + "g04,-3,eV,UV-vis\nnot-a-candidate,2.0,eV,\ng05,2.0,kg,\n"
     preview = client.post(f"{C}/measurements/upload", data={"csrf_token": csrf},
                           files={"file": ("batch.csv", text.encode(), "text/csv")})
     assert preview.status_code == 200
     assert "2 of 5 row(s) can be recorded" in preview.text
     assert "outside the valid range" in preview.text and "no candidate" in preview.text and "kg" in preview.text
-    assert count(url, Measurement) == before
+    assert count_rows(url, Measurement) == before
     confirm = client.post(f"{C}/measurements/upload/confirm",
                           data={"csrf_token": csrf, "csv_text": re.search(r"<textarea[^>]*>(.*?)</textarea>", preview.text, re.S).group(1)
                                 .replace("&#34;", '"').replace("&amp;", "&"), "filename": "batch.csv"})
     assert confirm.status_code == 303
-    assert count(url, Measurement) == before + 2
+    assert count_rows(url, Measurement) == before + 2
     history = client.get(f"{C}/measurements").text
     assert "g03" in history and "5200.0 meV" in history and ">experimentalist<" in history
 
@@ -255,12 +246,12 @@ def test_a_correction_and_a_retraction_keep_the_history(lab):
 def test_bad_measurements_are_refused_with_the_reason(lab):
     client, url, _ = lab
     csrf = signed_in(client, "experimentalist")
-    before = count(url, Measurement)
+    before = count_rows(url, Measurement)
     for value, unit, reason in (("abc", "eV", "value"), ("nan", "eV", "finite"), ("99", "eV", "valid range"),
                                 ("1.5", "parsec", "unknown unit")):
         response = client.post(f"{C}/measurements", data={"csrf_token": csrf, "candidate": "g01", "value": value, "unit": unit})
         assert response.status_code in (400, 422) and reason in response.text, (value, unit, response.text[-400:])
-    assert count(url, Measurement) == before
+    assert count_rows(url, Measurement) == before
 
 
 def _measurements(url: str) -> list[Measurement]:

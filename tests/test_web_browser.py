@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from db.engine import make_engine
 from db.tables import Measurement
 from e2t_al.data.paths import PROJECT_ROOT
 from e2t_al.web.app import create_app
-from web_lab import CAMPAIGN, PASSWORD, seed_lab
+from web_lab import CAMPAIGN, PASSWORD, count_rows, seed_lab
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/chromium.sh installs it); never a downloaded browser
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
@@ -73,14 +72,6 @@ def sign_in(page, base: str, username: str) -> None:
     page.wait_for_url(f"{base}/")
 
 
-def measurement_count(url: str) -> int:
-    engine = make_engine(url)
-    with engine.connect() as connection:
-        n = len(connection.execute(Measurement.__table__.select()).all())
-    engine.dispose()
-    return n
-
-
 def test_review_measure_upload_and_watch_the_dashboard(served_lab, browser):
     base, url, folder = served_lab
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -125,18 +116,18 @@ def test_review_measure_upload_and_watch_the_dashboard(served_lab, browser):
     # A CSV with one bad row: the preview refuses it with the reason and writes nothing until confirmed.
     csv = folder / "plate7.csv"
     csv.write_text("candidate,value,unit,method\ng02,4.6,eV,UV-vis\ng03,4800,meV,UV-vis\ng04,42,eV,UV-vis\n")
-    before = measurement_count(url)
+    before = count_rows(url, Measurement)
     page.set_input_files("input[name=file]", str(csv))
     page.click("form[enctype] button[type=submit]")
     page.wait_for_load_state()
     assert "2 of 3 row(s) can be recorded" in page.locator("#preview-summary").inner_text()
     refused = page.locator("#preview tr.refused")
     assert refused.count() == 1 and "g04" in refused.inner_text() and "outside the valid range" in refused.inner_text()
-    assert measurement_count(url) == before
+    assert count_rows(url, Measurement) == before
     page.click("#confirm-upload")
     page.wait_for_load_state()
     assert "2 measurement(s) imported" in page.locator("p.message").inner_text()
-    assert measurement_count(url) == before + 2
+    assert count_rows(url, Measurement) == before + 2
 
     # The dashboard shows the three new experiments and the best one.
     page.goto(f"{base}/campaigns/{CAMPAIGN}")

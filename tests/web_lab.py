@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import func
+from sqlmodel import Session, select
+
 from db import accounts, service
 from db.engine import make_engine, session_scope, upgrade
 from db.schemas import CampaignIn, CandidateIn, MeasurementIn
@@ -53,3 +56,12 @@ def seed_lab(url: str, folder: Path) -> dict:
         proposal_ids = [item.id for item, _ in service.proposal_items(session, campaign, batch_id=batch.id)]
     engine.dispose()
     return {"tokens": tokens, "proposal_ids": proposal_ids}
+
+
+def count_rows(url: str, table, *where) -> int:
+    """Rows of ``table`` (matching ``where``) in the store at ``url``, read on a connection of its own."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        n = session.exec(select(func.count()).select_from(table).where(*where)).one()
+    engine.dispose()
+    return n

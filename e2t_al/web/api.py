@@ -128,7 +128,7 @@ def correct_measurement(measurement_id: views.RowIdInPath, body: CorrectionPost,
                         visitor: Visitor = Depends(api_user("measure"))):
     with store(request) as session:
         campaign = service.campaign_of_measurement(session, measurement_id)
-        identifier = session.get(Candidate, service.get_measurement(session, campaign, measurement_id).candidate_id).identifier
+        identifier = views.candidate_identifier(session, service.get_measurement(session, campaign, measurement_id).candidate_id)
         entry = MeasurementEntry(candidate=identifier, **body.model_dump())
         measurement = service.correct_measurement(session, campaign, measurement_id, entry.by(visitor.username))
         return views.measurement_out(measurement, identifier)
@@ -140,7 +140,7 @@ def retract_measurement(measurement_id: views.RowIdInPath, body: RetractionPost,
     with store(request) as session:
         campaign = service.campaign_of_measurement(session, measurement_id)
         measurement = service.retract_measurement(session, campaign, measurement_id, visitor.username, body.reason)
-        return views.measurement_out(measurement, session.get(Candidate, measurement.candidate_id).identifier)
+        return views.measurement_out(measurement, views.candidate_identifier(session, measurement.candidate_id))
 
 
 @router.get("/audit", response_model=list[views.AuditOut])

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from db.engine import NotFoundError, StoreError, store_engine
+from db.schemas import validation_reason
 from db.service import DuplicateMeasurementError, ImportRefused
 from e2t_al.web import api, pages
 from e2t_al.web.security import LoginRequired
@@ -42,8 +43,7 @@ def _status_of(exc: Exception) -> int:
 
 def _message_of(exc: Exception) -> str:
     if isinstance(exc, (ValidationError, RequestValidationError)):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'input'}: {e['msg']}"
-                         for e in exc.errors())
+        return validation_reason(exc)
     return str(exc)
 
 

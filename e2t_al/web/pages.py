@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from db import accounts, service
-from db.engine import StoreError, dry_run
+from db.engine import dry_run
 from db.importers import measurements_from_csv_text
 from db.schemas import MAX_ROW_ID, DecisionIn, MeasurementEntry, MeasurementIn
 from e2t_al.data.dataset import DataError
@@ -99,7 +99,7 @@ def dashboard(name: str, request: Request, visitor: Visitor = Depends(page_user(
         summary = views.campaign_summary(session, campaign)
         domain_map = views.domain_map(session, campaign)
     return render(request, "dashboard.html", visitor, summary=summary, domain_map=domain_map,
-                  figures=list(CAMPAIGN_FIGURES), version=f"{summary.experiments}-{summary.measured}")
+                  figures=list(CAMPAIGN_FIGURES))
 
 
 @router.get("/campaigns/{name}/plots/{figure}.png")
@@ -147,12 +147,9 @@ def decide_all(name: str, request: Request, decision: str = Form(max_length=20),
                csrf_token: str = Form(max_length=100), visitor: Visitor = Depends(page_user("decide"))):
     check_csrf(visitor, csrf_token)
     with store(request) as session:
-        campaign = service.get_campaign(session, name)
-        waiting = service.proposal_items(session, campaign, statuses=["proposed"])
-        for item, _ in waiting:
-            service.decide(session, campaign, item.id,
-                           DecisionIn(decision=decision, user=visitor.username, comment=comment.strip() or None))
-    return back_to(f"/campaigns/{quote(name)}/proposals", f"{len(waiting)} proposal(s) {decision}")
+        decided = service.decide_all(session, service.get_campaign(session, name),
+                                     DecisionIn(decision=decision, user=visitor.username, comment=comment.strip() or None))
+    return back_to(f"/campaigns/{quote(name)}/proposals", f"{decided} proposal(s) {decision}")
 
 
 # ---- measurements ------------------------------------------------------------------------------------------

@@ -214,8 +214,7 @@ def candidates(session: Session, campaign: Campaign) -> list[CandidateOut]:
 
 def candidate_detail(session: Session, campaign: Campaign, identifier: str) -> CandidateDetail:
     candidate = service.get_candidate(session, campaign, identifier)
-    history = [measurement_out(m, identifier) for m, name in service.list_measurements(session, campaign, True)
-               if name == identifier]
+    history = [measurement_out(m, identifier) for m, _ in service.list_measurements(session, campaign, True, candidate)]
     predictions = [PredictionOut(model_version=v.id, model_kind=v.kind, created_at=v.created_at, mean=p.mean, std=p.std,
                                  novelty=p.novelty) for p, v in service.prediction_history(session, candidate)]
     return CandidateDetail(candidate=candidate_out(candidate, service.measured_values(session, campaign)),
