@@ -60,6 +60,9 @@ class TrainingConfig(Strict):
 
 class E2TConfig(Strict):
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    # "log": the model learns log y (HOIP band gaps scale roughly multiplicatively across B-metal x halide
+    # domains) and predicts exp of it; every target must be positive. "identity": y itself.
+    target_transform: Literal["identity", "log"] = "identity"
     head: HeadConfig = Field(default_factory=HeadConfig)
     episodes: EpisodeConfig = Field(default_factory=EpisodeConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)

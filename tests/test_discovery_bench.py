@@ -29,3 +29,20 @@ def test_discovery_report_has_the_contracted_keys_and_consistent_metrics(mp, tmp
             assert (hit is None) == (curve[-1] > 1e-9)  # the best was found exactly when the regret reached 0
             if hit is not None:
                 assert curve[hit - 1] <= 1e-9 and (hit == 1 or curve[hit - 2] > 1e-9)
+
+
+def test_baybe_baseline_proposes_distinct_unmeasured_candidates_towards_the_objective():
+    from e2t_al.bench.baybe_baseline import BayBEProposer
+
+    rng = np.random.default_rng(0)
+    features = rng.uniform(size=(40, 3))
+    features[:, 2] = 1.0  # a constant column is dropped, not refused
+    values = 3.0 * features[:, 0] + 0.1 * features[:, 1]
+    measured = np.zeros(40, dtype=bool)
+    measured[rng.choice(40, size=20, replace=False)] = True
+    unmeasured = np.flatnonzero(~measured)
+    for kind, better in (("maximise", np.greater), ("minimise", np.less)):
+        chosen = BayBEProposer(features, Objective(kind)).propose(measured, values[measured], batch=3, seed=1)
+        assert len(set(chosen.tolist())) == 3 and not measured[chosen].any()
+        # on a smooth, nearly linear function the GP's choices lie on the objective's side of the unmeasured median
+        assert better(values[chosen].mean(), np.median(values[unmeasured]))

@@ -103,3 +103,26 @@ def test_plain_regression_baseline_fits():
     nn = RegressionNN(small_config()).fit(x_train, y_train, progress=False)
     assert nn.predict(x_test).shape == y_test.shape
     assert np.sqrt(np.mean((nn.predict(x_train) - y_train) ** 2)) < y_train.std()
+
+
+def test_log_target_learns_a_multiplicative_trend_and_reports_target_units(tmp_path):
+    inputs, y, keys = synthetic()
+    y = np.exp(0.3 * y / y.std())  # positive, multiplicative in the domains' shift
+    x_train, y_train, k_train, x_test, y_test = split(inputs, y, keys, test_domain="D3")
+    config = small_config()
+    config.target_transform = "log"
+    model = E2TRegressor(config).fit(x_train, y_train, k_train, progress=False)
+    mean, std = model.predict(x_test, x_train, y_train, return_std=True)
+    assert np.all(mean > 0) and np.all(std > 0)
+    assert np.sqrt(np.mean((mean - y_test) ** 2)) < 0.5 * y_test.std()
+    # doubling every support value doubles every prediction: the head works on log y
+    np.testing.assert_allclose(model.predict(x_test, x_train, 2.0 * y_train), 2.0 * mean, rtol=1e-4)
+    # the validation RMSE is in target units: recomputed from predictions on the held-out validation domain
+    held = np.array([bool(k & set(model.validation_domains_)) for k in k_train])
+    take = lambda mask: DescriptorInputs(x_train.x[torch.as_tensor(np.flatnonzero(mask))], x_train.names)  # noqa: E731
+    predicted = model.predict(take(held), take(~held), y_train[~held])
+    assert model.validation_rmse_ == pytest.approx(np.sqrt(np.mean((predicted - y_train[held]) ** 2)), rel=1e-5)
+    loaded = E2TRegressor.load(model.save(tmp_path / "log.pt"))
+    np.testing.assert_allclose(loaded.predict(x_test, x_train, y_train), mean, rtol=1e-6)
+    with pytest.raises(DataError, match="positive"):
+        E2TRegressor(config).fit(x_train, y_train - y_train.max(), k_train, progress=False)

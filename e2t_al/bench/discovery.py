@@ -7,13 +7,12 @@ measured value through the measurement service. Strategies:
 
 - ``e2t-qlogei`` / ``e2t-ucb``: the E2T ensemble (meta-trained once per seed outside the domain) as a BoTorch model;
 - ``gp-qlogei`` / ``gp-ucb``: BoTorch ``SingleTaskGP`` on the same descriptors, refitted every batch;
-- ``baybe``: BayBE's default recommender on the same descriptors and data (``pip install -e ".[bench]"``);
+- ``baybe``: BayBE's default recommender on the same descriptors and data (``bench/baybe_baseline.py``);
 - ``random``: uniform among the candidates not yet measured.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import tempfile
@@ -35,6 +34,7 @@ from db.engine import make_engine, session_scope, upgrade  # noqa: E402
 from e2t_al import loop  # noqa: E402
 from e2t_al.acquisition.batch import Objective, propose_batch  # noqa: E402
 from e2t_al.acquisition.models import GP_FIT_ITERATIONS, E2TEnsembleModel, fit_gp, mean_imputed  # noqa: E402
+from e2t_al.bench.baybe_baseline import BayBEProposer  # noqa: E402
 from e2t_al.campaign import create_campaign_from_config, starting_measurements  # noqa: E402
 from e2t_al.config import CampaignConfig  # noqa: E402
 from e2t_al.data import DataError, load_dataset  # noqa: E402
@@ -48,43 +48,6 @@ STRATEGIES = {"e2t-qlogei": ("e2t", "qlogei"), "e2t-ucb": ("e2t", "qucb"), "gp-q
 RECALL_AT = (10, 20, 40)
 GP_REFIT_ITERATIONS = 20  # L-BFGS steps of a warm-started refit
 TOP_K = 5
-
-
-class BayBEProposer:
-    """BayBE's default recommender over the pool's descriptor rows; its search space is built once."""
-
-    def __init__(self, features: np.ndarray, objective: Objective):
-        from baybe.parameters import NumericalDiscreteParameter
-        from baybe.searchspace import SearchSpace
-
-        if objective.kind == "target_window":
-            raise DataError("the baybe strategy supports max and min objectives only")
-        import pandas as pd
-
-        self.columns = [f"x{j}" for j in range(features.shape[1])]
-        self.frame = pd.DataFrame(features, columns=self.columns)
-        varying = [c for c in self.columns if self.frame[c].nunique() > 1]
-        self.frame = self.frame[varying]
-        self.columns = varying
-        clock = time.perf_counter()
-        self.searchspace = SearchSpace.from_dataframe(self.frame, parameters=[
-            NumericalDiscreteParameter(name=c, values=tuple(np.unique(self.frame[c]))) for c in varying])
-        self.build_seconds = time.perf_counter() - clock
-        self.row_of = {tuple(np.round(r, 9)): i for i, r in enumerate(self.frame.to_numpy())}
-        self.minimise = objective.kind == "minimise"
-
-    def propose(self, measured: np.ndarray, y: np.ndarray, batch: int) -> np.ndarray:
-        from baybe import Campaign
-        from baybe.targets import NumericalTarget
-
-        target = NumericalTarget(name="y", minimize=True) if self.minimise else NumericalTarget(name="y")
-        campaign = Campaign(searchspace=copy.deepcopy(self.searchspace), objective=target.to_objective(),
-                            allow_recommending_already_measured=False)
-        data = self.frame[measured].copy()
-        data["y"] = y
-        campaign.add_measurements(data, numerical_measurements_must_be_within_tolerance=False)
-        recommended = campaign.recommend(batch_size=batch)[self.columns].to_numpy()
-        return np.array([self.row_of[tuple(np.round(r, 9))] for r in recommended])
 
 
 def run_discovery(config: CampaignConfig, holdout: str, budget: int, batch: int, seeds: int, strategies: list[str],
@@ -131,6 +94,10 @@ def run_discovery(config: CampaignConfig, holdout: str, budget: int, batch: int,
             console.print("[yellow]baybe skipped: BayBE is not installed (pip install -e '.[bench]')[/]")
             strategies = [s for s in strategies if s != "baybe"]
 
+    header = {"dataset": config.dataset, "target": config.target, "holdout": holdout, "objective": objective.__dict__,
+              "budget": budget, "batch": batch, "pool": pool,
+              "best": {"candidate": best_id, "value": float(values[ranked[0]])},
+              "baybe_search_space_seconds": baybe.build_seconds if baybe else None}
     results = {s: {"experiments_to_best": [], **{f"top5_recall@{n}": [] for n in RECALL_AT if n <= budget},
                    "regret_curve": [], "seconds": []} for s in strategies}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} runs"),
@@ -160,16 +127,14 @@ def run_discovery(config: CampaignConfig, holdout: str, budget: int, batch: int,
                 found = objective.score(np.array([values[list(dataset.ids).index(i)] for i in order]))
                 record["regret_curve"].append((best_score - np.maximum.accumulate(found)).round(6).tolist())
                 bar.advance(task)
+            report = {**header, "seeds": seed + 1, "strategies": results,
+                      "enhancement_factor": enhancement_factors(results, budget)}
+            if json_path is not None:  # after every seed: a run stopped early keeps the seeds it finished
+                json_path.parent.mkdir(parents=True, exist_ok=True)
+                json_path.write_text(json.dumps(report, indent=2))
     shutil.rmtree(work, ignore_errors=True)
-
-    report = {"dataset": config.dataset, "target": config.target, "holdout": holdout, "objective": objective.__dict__,
-              "budget": budget, "batch": batch, "seeds": seeds, "pool": pool, "best": {"candidate": best_id, "value": float(values[ranked[0]])},
-              "strategies": results, "enhancement_factor": enhancement_factors(results, budget),
-              "baybe_search_space_seconds": baybe.build_seconds if baybe else None}
     console.print(discovery_table(report))
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2))
         console.print(f"wrote {json_path} and {regret_plot(report, json_path.with_suffix('.png'))}")
     return report
 
@@ -196,7 +161,7 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
             if surrogate == "random":
                 chosen = rng.choice(allowed, size=min(acquisition.batch_size, len(allowed)), replace=False)
             elif surrogate == "baybe":
-                chosen = baybe.propose(measured, y, acquisition.batch_size)
+                chosen = baybe.propose(measured, y, acquisition.batch_size, seed=seed)
             else:
                 if surrogate == "e2t":
                     model = E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(y))

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from rich.console import Console
 
-from e2t_al.acquisition.batch import pool_predictions, propose_batch
+from e2t_al.acquisition.batch import Objective, pool_predictions, propose_batch
 from e2t_al.acquisition.models import E2TEnsembleModel
+from e2t_al.bench.baybe_baseline import BayBEProposer
 from e2t_al.config import AcquisitionConfig, ExtrapolationBenchConfig
 from e2t_al.data import DataError, load_dataset
 from e2t_al.features import describe
@@ -51,27 +51,11 @@ def time_e2t(ensemble: E2TEnsemble, pool_X: np.ndarray, measured: np.ndarray, y:
 
 
 def time_baybe(pool_X: np.ndarray, measured: np.ndarray, y: np.ndarray, batch: int) -> dict:
-    """BayBE's default recommender on the same pool: one numerical discrete parameter per descriptor column."""
-    from baybe import Campaign
-    from baybe.parameters import NumericalDiscreteParameter
-    from baybe.searchspace import SearchSpace
-    from baybe.targets import NumericalTarget
-
-    columns = [f"x{j}" for j in range(pool_X.shape[1])]
-    frame = pd.DataFrame(pool_X, columns=columns)
+    """BayBE's default recommender on the same pool and data (``bench/baybe_baseline.py``)."""
+    proposer = BayBEProposer(pool_X, Objective("maximise"))
     clock = time.perf_counter()
-    parameters = [NumericalDiscreteParameter(name=c, values=tuple(np.unique(frame[c])) if frame[c].nunique() > 1
-                                             else (float(frame[c].iloc[0]), float(frame[c].iloc[0]) + 1.0))
-                  for c in columns]
-    searchspace = SearchSpace.from_dataframe(frame, parameters=parameters)
-    build = time.perf_counter() - clock
-    campaign = Campaign(searchspace=searchspace, objective=NumericalTarget(name="y").to_objective())
-    data = frame[measured].copy()
-    data["y"] = y[measured]
-    campaign.add_measurements(data, numerical_measurements_must_be_within_tolerance=False)
-    clock = time.perf_counter()
-    campaign.recommend(batch_size=batch)
-    return {"search_space_seconds": build, "seconds_per_step": time.perf_counter() - clock}
+    proposer.propose(measured, y[measured], batch)
+    return {"search_space_seconds": proposer.build_seconds, "seconds_per_step": time.perf_counter() - clock}
 
 
 def run_propose_bench(config: ExtrapolationBenchConfig, pool_size: int, batch: int, measured_count: int, repeats: int,

@@ -12,6 +12,7 @@ from sklearn.impute import SimpleImputer
 from e2t_al.config import E2TConfig
 from e2t_al.model.encoders import build_encoder
 from e2t_al.model.inputs import MaterialInputs
+from e2t_al.model.targets import TargetScaling
 from e2t_al.model.training import train_with_early_stopping
 
 VALIDATION_FRACTION = 0.1
@@ -31,8 +32,8 @@ class RegressionNN:
         cfg = self.config
         torch.manual_seed(cfg.training.seed)
         rng = np.random.default_rng(cfg.training.seed)
-        self.target_mean_, self.target_std_ = float(np.mean(targets)), float(np.std(targets) or 1.0)
-        y = torch.as_tensor((np.asarray(targets) - self.target_mean_) / self.target_std_, dtype=torch.float32)
+        self.target_scaling_ = TargetScaling(cfg.target_transform).fit(targets)  # the same target units as E2T
+        y = self.target_scaling_.scaled(targets)
         order = rng.permutation(len(inputs))
         n_val = max(1, int(len(order) * VALIDATION_FRACTION))
         val, train = torch.as_tensor(order[:n_val]), order[n_val:]
@@ -55,7 +56,7 @@ class RegressionNN:
             raise RuntimeError("RegressionNN is not fitted")
         with torch.no_grad():
             out = self.network(inputs.batch(torch.arange(len(inputs)))).squeeze(1)
-        return (out * self.target_std_ + self.target_mean_).numpy()
+        return self.target_scaling_.to_target_units(out).numpy()
 
 
 def ridge_on_descriptors(alphas: list[float]):

@@ -12,8 +12,9 @@ from e2t_al.config import AdaptationConfig, E2TConfig
 from e2t_al.data.dataset import DataError
 from e2t_al.model.encoders import build_encoder
 from e2t_al.model.episodes import Episode, EpisodeSampler
-from e2t_al.model.inputs import CrystalGraphInputs, DescriptorInputs, MaterialInputs
+from e2t_al.model.inputs import CrystalGraphInputs, DescriptorInputs, MaterialInputs, subset_inputs
 from e2t_al.model.ridge_head import RidgeFit, fit_ridge
+from e2t_al.model.targets import TargetScaling
 from e2t_al.model.training import TrainingHistory, train_with_early_stopping
 
 EMBED_CHUNK = 2048  # materials embedded at once at prediction time
@@ -36,14 +37,14 @@ class E2TRegressor:
     A few domains are held out of training entirely: early stopping watches their error, and their
     RMSE (``validation_rmse_``, target units) is this member's measured extrapolation error.
 
-    Targets are standardised internally; predictions come back in target units.
+    Targets are transformed (``target_transform``: identity or log) and standardised internally; predictions,
+    standard deviations and the validation RMSE come back in target units.
     """
 
     def __init__(self, config: E2TConfig | None = None):
         self.config = config or E2TConfig()
         self.encoder: torch.nn.Module | None = None
-        self.target_mean_ = 0.0
-        self.target_std_ = 1.0
+        self.target_scaling_ = TargetScaling(self.config.target_transform)
         self.validation_domains_: list[str] = []
         self.validation_rmse_: float | None = None
         self.history_: TrainingHistory | None = None
@@ -57,14 +58,17 @@ class E2TRegressor:
         if not np.all(np.isfinite(targets)):
             raise DataError("training targets contain NaN or infinite values")
         cfg = self.config
-        self.target_mean_, self.target_std_ = float(targets.mean()), float(targets.std() or 1.0)
-        y = torch.as_tensor((targets - self.target_mean_) / self.target_std_, dtype=torch.float32)
+        self.target_scaling_ = TargetScaling(cfg.target_transform).fit(targets)
+        y = self.target_scaling_.scaled(targets)
 
         self.validation_domains_ = choose_validation_domains(domain_keys, cfg.training.validation_domains, cfg.training.seed)
         held_out = np.array([bool(keys & set(self.validation_domains_)) for keys in domain_keys])
-        self.history_ = self._train(inputs, y, domain_keys, np.flatnonzero(~held_out), cfg.training, progress)
+        train_index = np.flatnonzero(~held_out)
+        self.history_ = self._train(inputs, y, domain_keys, train_index, cfg.training, progress)
         if self.validation_domains_:
-            self.validation_rmse_ = float(np.sqrt(min(self.history_.validation_loss))) * self.target_std_
+            validation = np.flatnonzero(held_out)
+            predicted = self.predict(subset_inputs(inputs, validation), subset_inputs(inputs, train_index), targets[train_index])
+            self.validation_rmse_ = float(np.sqrt(np.mean((predicted - targets[validation]) ** 2)))
             if cfg.training.refit_on_all:
                 # the held-out domains chose the number of steps; now learn from every domain for that long
                 refit = cfg.training.model_copy(update={"max_steps": max(self.history_.best_step, cfg.training.validate_every)})
@@ -115,7 +119,7 @@ class E2TRegressor:
         old_index = np.setdiff1d(np.arange(len(inputs)), new_index)
         tuned = copy.deepcopy(self)
         tuned.encoder = copy.deepcopy(self._require_fitted())
-        y = torch.as_tensor((targets - self.target_mean_) / self.target_std_, dtype=torch.float32)
+        y = self.target_scaling_.scaled(targets)
         rng = np.random.default_rng(seed)
         old_sampler = EpisodeSampler([domain_keys[i] for i in old_index], self.config.episodes, seed=seed)
         everything = np.arange(len(inputs))
@@ -168,8 +172,7 @@ class E2TRegressor:
             raise DataError(f"support set needs 2+ materials with one target each (got {len(support)} and {len(support_targets)})")
         if not np.all(np.isfinite(support_targets)):
             raise DataError("support targets contain NaN or infinite values")
-        y = torch.as_tensor((support_targets - self.target_mean_) / self.target_std_, dtype=torch.float32)
-        return fit_ridge(self.embed(support), y, self.config.head.ridge_lambda)
+        return fit_ridge(self.embed(support), self.target_scaling_.scaled(support_targets), self.config.head.ridge_lambda)
 
     def predict(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray, return_std: bool = False):
         """Predictions ``(m,)`` for the query materials given support set S = (support, support_targets).
@@ -178,10 +181,14 @@ class E2TRegressor:
         """
         head = self.fit_head(support, support_targets)
         embeddings = self.embed(query)
-        mean = (head.predict(embeddings) * self.target_std_ + self.target_mean_).numpy()
+        mean = self.to_target_units(head.predict(embeddings)).numpy()
         if not return_std:
             return mean
-        return mean, (head.predictive_variance(embeddings).sqrt() * self.target_std_).numpy()
+        return mean, self.target_scaling_.std_to_target_units(head.predictive_variance(embeddings).sqrt().numpy(), mean)
+
+    def to_target_units(self, scaled: torch.Tensor) -> torch.Tensor:
+        """Head outputs ``(...)`` in target units."""
+        return self.target_scaling_.to_target_units(scaled)
 
     # ---- persistence ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -192,8 +199,8 @@ class E2TRegressor:
         torch.save({
             "config": self.config.model_dump(mode="json"),
             "state_dict": encoder.state_dict(),
-            "target_mean": self.target_mean_,
-            "target_std": self.target_std_,
+            "target_mean": self.target_scaling_.mean,
+            "target_std": self.target_scaling_.std,
             "validation_domains": self.validation_domains_,
             "validation_rmse": self.validation_rmse_,
         }, path)
@@ -207,7 +214,7 @@ class E2TRegressor:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         model = cls(E2TConfig.model_validate(checkpoint["config"]))
         model.encoder = _encoder_from_state(model.config, checkpoint["state_dict"])
-        model.target_mean_, model.target_std_ = checkpoint["target_mean"], checkpoint["target_std"]
+        model.target_scaling_ = TargetScaling(model.config.target_transform, checkpoint["target_mean"], checkpoint["target_std"])
         model.validation_domains_ = checkpoint["validation_domains"]
         model.validation_rmse_ = checkpoint["validation_rmse"]
         return model
