@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from e2t_al.acquisition.batch import Objective
 from e2t_al.bench.discovery import run_discovery
 from e2t_al.config import CampaignConfig
+from e2t_al.data import DataError
 
 
 def test_discovery_report_has_the_contracted_keys_and_consistent_metrics(mp, tmp_path):
@@ -46,3 +48,11 @@ def test_baybe_baseline_proposes_distinct_unmeasured_candidates_towards_the_obje
         assert len(set(chosen.tolist())) == 3 and not measured[chosen].any()
         # on a smooth, nearly linear function the GP's choices lie on the objective's side of the unmeasured median
         assert better(values[chosen].mean(), np.median(values[unmeasured]))
+
+
+def test_discovery_needs_at_least_one_seed(tmp_path):
+    config = CampaignConfig.model_validate({"name": "discovery", "dataset": "mp", "target": "band_gap", "unit": "eV"})
+    with pytest.raises(DataError, match="at least 1"):
+        run_discovery(config, "Li", budget=6, batch=3, seeds=0, strategies=["random"], objective=Objective("maximise"),
+                      pool="holdout", json_path=tmp_path / "out.json")
+    assert not (tmp_path / "out.json").exists()

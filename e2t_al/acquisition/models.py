@@ -57,7 +57,7 @@ class E2TEnsembleModel(EnsembleModel):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         flat = DescriptorInputs(X.reshape(-1, X.shape[-1]).to(torch.float32), [])
-        values = torch.stack([member.to_target_units(head.predict(member.embed(flat)))
+        values = torch.stack([member.target_scaling_.to_target_units(head.predict(member.embed(flat)))
                               for member, head in zip(self.ensemble.members, self.heads)])  # (K, N)
         values = values.reshape(len(self.heads), *X.shape[:-1]).movedim(0, -2)  # batch x K x n
         return values.unsqueeze(-1).to(X.dtype)

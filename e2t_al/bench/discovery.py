@@ -53,6 +53,8 @@ TOP_K = 5
 def run_discovery(config: CampaignConfig, holdout: str, budget: int, batch: int, seeds: int, strategies: list[str],
                   objective: Objective, pool: str, json_path: Path | None, console: Console | None = None) -> dict:
     console = console or Console()
+    if seeds < 1:
+        raise DataError("--seeds must be at least 1")
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise DataError(f"unknown strategies {unknown}; choose from {', '.join(STRATEGIES)}")

@@ -181,14 +181,10 @@ class E2TRegressor:
         """
         head = self.fit_head(support, support_targets)
         embeddings = self.embed(query)
-        mean = self.to_target_units(head.predict(embeddings)).numpy()
+        mean = self.target_scaling_.to_target_units(head.predict(embeddings)).numpy()
         if not return_std:
             return mean
         return mean, self.target_scaling_.std_to_target_units(head.predictive_variance(embeddings).sqrt().numpy(), mean)
-
-    def to_target_units(self, scaled: torch.Tensor) -> torch.Tensor:
-        """Head outputs ``(...)`` in target units."""
-        return self.target_scaling_.to_target_units(scaled)
 
     # ---- persistence ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
