@@ -2,12 +2,17 @@
 
 The database URL comes from the caller, else ``$E2T_AL_DATABASE_URL``, else ``sqlite:///e2t_al.sqlite`` in the
 working folder. SQLite gets WAL, a busy timeout and foreign keys, and every transaction is ``BEGIN IMMEDIATE``
-so two writers queue on the busy timeout instead of failing when a read lock cannot be upgraded.
+so two writers queue on the busy timeout instead of failing when a read lock cannot be upgraded. Within one process,
+SQLite transactions also take turns on a lock (``_transaction_turn``): SQLite's busy handler polls with growing sleeps,
+so under load one thread can lose every race for 30 s and fail with "database is locked"; a lock's waiters are woken
+as soon as it is free. Other processes still queue on the busy timeout.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +26,7 @@ from sqlmodel import Session
 
 DEFAULT_DATABASE_URL = "sqlite:///e2t_al.sqlite"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_TURN_TIMEOUT_S = 600  # a transaction of this process held the store this long: something is stuck, say so
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -60,6 +66,7 @@ def make_engine(url: str | None = None, **engine_options) -> Engine:
         def _begin(connection):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+        _SQLITE_TURNS[engine] = threading.Lock()
         return engine
     return create_engine(url, pool_pre_ping=True, **engine_options)
 
@@ -69,6 +76,25 @@ def alembic_config(url: str | None = None) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
     return config
+
+
+_SQLITE_TURNS: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def _transaction_turn(engine: Engine) -> Iterator[None]:
+    """This process's turn at a SQLite store (one transaction at a time, as SQLite allows); no-op for other backends."""
+    turn = _SQLITE_TURNS.get(engine)
+    if turn is None:
+        yield
+        return
+    if not turn.acquire(timeout=SQLITE_TURN_TIMEOUT_S):
+        raise TimeoutError(f"the store {engine.url} has been busy with another transaction of this process for "
+                           f"{SQLITE_TURN_TIMEOUT_S} s; nothing was written")
+    try:
+        yield
+    finally:
+        turn.release()
 
 
 @lru_cache(maxsize=1)
@@ -113,7 +139,7 @@ def store_engine(url: str | None = None) -> Engine:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back (nothing written) when it raises."""
-    with Session(engine, expire_on_commit=False) as session:
+    with _transaction_turn(engine), Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
@@ -125,7 +151,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 @contextmanager
 def dry_run(engine: Engine) -> Iterator[Session]:
     """A transaction that is always rolled back: try writes to see what the store would say, keep none."""
-    with Session(engine, expire_on_commit=False) as session:
+    with _transaction_turn(engine), Session(engine, expire_on_commit=False) as session:
         try:
             yield session
         finally:
