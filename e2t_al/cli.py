@@ -61,6 +61,7 @@ def bench_extrapolation(
     target: Optional[str] = typer.Option(None, help="target property (default: the config's)"),
     holdout: str = typer.Option(..., help="element domain to hold out: Ge-F (hoip), a polymer class (polymers), an element (mp)"),
     seeds: int = typer.Option(5, help="repetitions with different seeds"),
+    first_seed: int = typer.Option(0, help="seeds first-seed … first-seed + seeds − 1 (check tuned settings on fresh seeds)"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="write the JSON report here (and a parity plot beside it)"),
     plot: Optional[Path] = typer.Option(None, help="parity plot PNG (default: the JSON path with .png)"),
     config: Optional[Path] = typer.Option(None, help="benchmark YAML (default: configs/extrapolation_<dataset>.yaml)"),
@@ -74,7 +75,7 @@ def bench_extrapolation(
         cfg = _bench_config(dataset, config, data_dir, members)
         if target:
             cfg = cfg.model_copy(update={"target": target})
-        run_extrapolation(cfg, holdout, seeds, json_path=json_path, plot_path=plot, console=console)
+        run_extrapolation(cfg, holdout, seeds, json_path=json_path, plot_path=plot, console=console, first_seed=first_seed)
     except DataError as exc:
         _fail(str(exc))
 

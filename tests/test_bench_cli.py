@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -35,6 +36,15 @@ def test_bench_extrapolation_writes_the_report(tmp_path, data_dir):
     assert 0.0 <= report["calibration"]["coverage_90"] <= 1.0 and "nll" in report["calibration"]
     assert (tmp_path / "out.png").stat().st_size > 10_000
     assert "e2t_ensemble" in result.output and "R²" in result.output
+
+    later = tmp_path / "later.json"  # seed 1 alone reproduces the first run's second seed
+    result = CliRunner().invoke(app, ["bench", "extrapolation", "--dataset", "hoip", "--holdout", "Ge-F", "--seeds", "1",
+                                      "--first-seed", "1", "--json", str(later), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    again = json.loads(later.read_text())
+    assert report["seed_values"] == [0, 1] and again["seed_values"] == [1]
+    for method, scores in again["methods"].items():
+        np.testing.assert_allclose(scores["r2"], report["methods"][method]["r2"][1:], rtol=1e-5, err_msg=method)
 
 
 @pytest.mark.parametrize("args,message", [

@@ -25,12 +25,16 @@ METHODS = ("e2t", "e2t_ensemble", "nn", "ridge", "oracle")
 
 
 def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int, json_path: Path | None = None,
-                      plot_path: Path | None = None, console: Console | None = None) -> dict:
-    """Per seed: an E2T ensemble (its first member is ``e2t``), the plain-regression NN, ridge on descriptors,
-    and the oracle (E2T trained with ``oracle_fraction`` of the held-out domain, tested on the rest)."""
+                      plot_path: Path | None = None, console: Console | None = None, first_seed: int = 0) -> dict:
+    """Per seed (``first_seed`` … ``first_seed + seeds − 1``): an E2T ensemble (its first member is ``e2t``), the
+    plain-regression NN, ridge on descriptors, and the oracle (E2T trained with ``oracle_fraction`` of the held-out
+    domain, tested on the rest). A later ``first_seed`` checks settings chosen on the default seeds on fresh ones."""
     console = console or Console()
     if seeds < 1:
         raise DataError("--seeds must be at least 1")
+    if first_seed < 0:
+        raise DataError("--first-seed must be 0 or more")
+    seed_values = list(range(first_seed, first_seed + seeds))
     dataset = load_dataset(config.dataset, config.data_dir).labelled(config.target)
     test = dataset.in_domain(holdout)
     train_index, test_index = np.flatnonzero(~test), np.flatnonzero(test)
@@ -49,15 +53,15 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
     train_keys = [keys[i] for i in train_index]
 
     scores = {m: {"r2": [], "rmse": [], "mae": []} for m in METHODS}
-    calibration, member_seconds, first_seed = [], [], {}
+    calibration, member_seconds, first_run = [], [], {}
     trainings_per_seed = config.ensemble.members + 2
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} trainings"),
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("starting", total=seeds * trainings_per_seed)
-        for seed in range(seeds):
+        for run, seed in enumerate(seed_values, start=1):
             ensemble = E2TEnsemble(config.ensemble, base_seed=seed)
             for k in range(config.ensemble.members):
-                bar.update(task, description=f"seed {seed + 1}/{seeds}: E2T member {k + 1}/{config.ensemble.members}")
+                bar.update(task, description=f"seed {run}/{seeds}: E2T member {k + 1}/{config.ensemble.members}")
                 start = time.perf_counter()
                 ensemble.members.append(E2TRegressor(ensemble.member_config(k)).fit(train_inputs, y_train, train_keys, progress=False))
                 member_seconds.append(time.perf_counter() - start)
@@ -66,7 +70,7 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
             mean, std = ensemble.predict(test_inputs, train_inputs, y_train)
             predictions = {"e2t": members[0], "e2t_ensemble": mean}
 
-            bar.update(task, description=f"seed {seed + 1}/{seeds}: plain-regression NN")
+            bar.update(task, description=f"seed {run}/{seeds}: plain-regression NN")
             nn_config = config.ensemble.model.model_copy(deep=True)
             nn_config.training.seed = seed
             predictions["nn"] = RegressionNN(nn_config).fit(train_inputs, y_train, progress=False).predict(test_inputs)
@@ -74,7 +78,7 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
             ridge = ridge_on_descriptors(config.ridge_alphas).fit(descriptors[train_index], y_train)
             predictions["ridge"] = ridge.predict(descriptors[test_index])
 
-            bar.update(task, description=f"seed {seed + 1}/{seeds}: oracle")
+            bar.update(task, description=f"seed {run}/{seeds}: oracle")
             oracle_seen, oracle_test = _split(test_index, config.oracle_fraction, seed)
             oracle_train = np.concatenate([train_index, oracle_seen])
             oracle_inputs = subset_inputs(inputs, oracle_train)
@@ -86,8 +90,8 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
                 _append(scores[method], regression_metrics(y_test, prediction))
             _append(scores["oracle"], regression_metrics(y[oracle_test], oracle_prediction))
             calibration.append(calibration_metrics(y_test, mean, std))
-            if seed == 0:
-                first_seed = {"predictions": predictions, "std": std, "oracle": (y[oracle_test], oracle_prediction)}
+            if run == 1:
+                first_run = {"predictions": predictions, "std": std, "oracle": (y[oracle_test], oracle_prediction)}
 
     report = {
         "dataset": config.dataset,
@@ -97,6 +101,7 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
         "n_train": int(len(train_index)),
         "n_test": int(len(test_index)),
         "seeds": seeds,
+        "seed_values": seed_values,
         "methods": scores,
         "calibration": {
             "coverage_90": float(np.mean([c["coverage_90"] for c in calibration])),
@@ -112,8 +117,8 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
     if json_path is not None:
         plot_path = plot_path or json_path.with_suffix(".png")
     if plot_path is not None:
-        parity_plot(y_test, first_seed["predictions"], first_seed["std"], first_seed["oracle"],
-                    title=f"{config.dataset} {config.target}, held-out {holdout} (seed 0)", unit=report["unit"], path=plot_path)
+        parity_plot(y_test, first_run["predictions"], first_run["std"], first_run["oracle"],
+                    title=f"{config.dataset} {config.target}, held-out {holdout} (seed {first_seed})", unit=report["unit"], path=plot_path)
         report["plot"] = str(plot_path)
         console.print(f"parity plot: {plot_path}")
     if json_path is not None:
