@@ -126,6 +126,10 @@ def list_candidates(session: Session, campaign: Campaign, element_domain: str | 
     return list(session.exec(query.order_by(Candidate.id)))
 
 
+def count_candidates(session: Session, campaign: Campaign) -> int:
+    return session.exec(select(func.count()).select_from(Candidate).where(Candidate.campaign_id == campaign.id)).one()
+
+
 def get_candidate(session: Session, campaign: Campaign, identifier: str) -> Candidate:
     candidate = session.exec(select(Candidate).where(Candidate.campaign_id == campaign.id,
                                                      Candidate.identifier == identifier)).first()

@@ -110,7 +110,7 @@ def campaigns_list(url: Optional[str] = typer.Option(None, help=URL_HELP)):
         table = Table("name", "target", "objective", "candidates", "measured")
         for campaign in service.list_campaigns(session):
             table.add_row(campaign.name, f"{campaign.target_property} ({campaign.unit})", campaign.objective,
-                          str(len(service.list_candidates(session, campaign))), str(len(service.measured_values(session, campaign))))
+                          str(service.count_candidates(session, campaign)), str(len(service.measured_values(session, campaign))))
     console.print(table)
 
 

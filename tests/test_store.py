@@ -113,6 +113,7 @@ def test_cif_folder_import_reports_malformed_cifs(store, campaign, tmp_path, hoi
     with session_scope(store) as session:
         service.import_candidates(session, campaign, rows)
         assert len(service.list_candidates(session, campaign)) == 6
+        assert service.count_candidates(session, campaign) == 6
 
 
 def test_measurement_csv_import_is_all_or_nothing(store, campaign, tmp_path):

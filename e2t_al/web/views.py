@@ -193,7 +193,7 @@ def campaign_summary(session: Session, campaign: Campaign) -> CampaignSummary:
     latest = None if version is None else ModelVersionOut(
         id=version.id, kind=version.kind, created_at=version.created_at, measurements=len(version.measurement_ids),
         metrics={k: v for k, v in version.metrics.items() if k != "trained_on"})
-    return CampaignSummary(campaign=campaign_out(campaign), candidates=len(service.list_candidates(session, campaign)),
+    return CampaignSummary(campaign=campaign_out(campaign), candidates=service.count_candidates(session, campaign),
                            measured=len(measured), experiments=len(experiments), best_identifier=best_identifier,
                            best_value=best_value, open_proposals=len(service.open_proposals(session, campaign)),
                            latest_model=latest)
