@@ -44,6 +44,11 @@ class EpisodeConfig(Strict):
     support_size: int | None = None  # None: every eligible training material
     query_size: int = 64
     soft_fraction: float = 0.1
+    # Which domain an episode queries: "uniform", or "level_gap": more often the further a domain's mean target lies
+    # from the mean of the others (a domain beyond the range measured so far, the case the model is for), with
+    # ``level_gap_share`` of the probability spread by level gap and the rest uniformly.
+    query_domain_weights: Literal["uniform", "level_gap"] = "uniform"
+    level_gap_share: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class TrainingConfig(Strict):

@@ -55,3 +55,19 @@ def test_same_mixes_domains():
 def test_single_domain_cannot_be_extrapolated():
     with pytest.raises(DataError, match="cannot draw extrapolative"):
         EpisodeSampler([frozenset({"A"})] * 10, EpisodeConfig(), seed=0)
+
+
+def test_level_gap_weights_query_the_edge_domains_more_often():
+    levels = {"Ge-F": 5.0, "Ge-I": 2.0, "Pb-F": 4.0, "Sn-Cl": 3.0}
+    targets = np.array([levels[next(iter(k))] for k in DOMAINS])
+    config = EpisodeConfig(query_domain_weights="level_gap", level_gap_share=0.5)
+    sampler = EpisodeSampler(DOMAINS, config, seed=0, targets=targets)
+    weights = dict(zip(sampler.query_domains, sampler.query_weights))
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert weights["Ge-F"] > weights["Ge-I"] > weights["Sn-Cl"] and min(weights.values()) >= 0.5 / 4
+    drawn = [sampler.sample().query_domain for _ in range(4000)]
+    assert drawn.count("Ge-F") / 4000 == pytest.approx(weights["Ge-F"], abs=0.03)
+    uniform = EpisodeSampler(DOMAINS, EpisodeConfig(), seed=0)
+    assert uniform.query_weights is None
+    with pytest.raises(DataError, match="needs one target per material"):
+        EpisodeSampler(DOMAINS, config, seed=0)

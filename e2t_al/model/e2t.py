@@ -79,7 +79,8 @@ class E2TRegressor:
         """Fresh encoder, meta-trained on episodes drawn from ``train_index``; validated on the held-out domains."""
         cfg = self.config
         torch.manual_seed(training.seed)
-        sampler = EpisodeSampler([domain_keys[i] for i in train_index], cfg.episodes, seed=training.seed)
+        sampler = EpisodeSampler([domain_keys[i] for i in train_index], cfg.episodes, seed=training.seed,
+                                 targets=np.asarray(y)[train_index])
         self.encoder = build_encoder(inputs, cfg.encoder)
 
         def training_loss() -> torch.Tensor:
@@ -121,7 +122,8 @@ class E2TRegressor:
         tuned.encoder = copy.deepcopy(self._require_fitted())
         y = self.target_scaling_.scaled(targets)
         rng = np.random.default_rng(seed)
-        old_sampler = EpisodeSampler([domain_keys[i] for i in old_index], self.config.episodes, seed=seed)
+        old_sampler = EpisodeSampler([domain_keys[i] for i in old_index], self.config.episodes, seed=seed,
+                                     targets=np.asarray(y)[old_index])
         everything = np.arange(len(inputs))
 
         def episode() -> Episode:

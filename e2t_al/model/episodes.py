@@ -32,9 +32,14 @@ class EpisodeSampler:
     - ``same``: support and query drawn at random regardless of domain (ordinary, interpolative episodes).
 
     ``support_size=None`` uses every eligible material as support.
+
+    The query domain is drawn uniformly, or (``query_domain_weights="level_gap"``, needs ``targets``) with
+        p_k = (1 − s)/D + s · g_k / Σ_j g_j,   g_k = | mean(y in k) − mean(y outside k) |,
+    over the D query domains, s = ``level_gap_share``: domains whose level lies beyond the others' are queried
+    more often, so the encoder learns to extrapolate to the edge of the measured range, not only within it.
     """
 
-    def __init__(self, domain_keys: list[frozenset[str]], config: EpisodeConfig, seed: int = 0):
+    def __init__(self, domain_keys: list[frozenset[str]], config: EpisodeConfig, seed: int = 0, targets: np.ndarray | None = None):
         self.config = config
         self.rng = np.random.default_rng(seed)
         self.n = len(domain_keys)
@@ -45,6 +50,19 @@ class EpisodeSampler:
             raise DataError(f"no domain has {MIN_QUERY}+ materials with {MIN_QUERY}+ outside it: cannot draw extrapolative episodes")
         if not 0.0 <= config.soft_fraction < 1.0:
             raise DataError("soft_fraction must lie in [0, 1)")
+        self.query_weights = self._query_weights(targets)  # (D,) or None: uniform
+
+    def _query_weights(self, targets: np.ndarray | None) -> np.ndarray | None:
+        c = self.config
+        if c.query_domain_weights == "uniform" or c.sampler == "same":
+            return None
+        if targets is None or len(targets) != self.n:
+            raise DataError(f"query_domain_weights {c.query_domain_weights!r} needs one target per material")
+        y = np.asarray(targets)
+        gaps = np.array([abs(y[self.members[k]].mean() - np.delete(y, self.members[k]).mean()) for k in self.query_domains])
+        if not gaps.sum() > 0:
+            return None
+        return (1.0 - c.level_gap_share) / len(gaps) + c.level_gap_share * gaps / gaps.sum()
 
     def _pick(self, pool: np.ndarray, size: int | None) -> np.ndarray:
         if size is None or size >= len(pool):
@@ -57,7 +75,10 @@ class EpisodeSampler:
             order = self.rng.permutation(self.n)
             n_query = min(c.query_size, self.n // 2)
             return Episode(self._pick(order[n_query:], c.support_size), order[:n_query], None)
-        key = self.query_domains[self.rng.integers(len(self.query_domains))]
+        if self.query_weights is None:
+            key = self.query_domains[self.rng.integers(len(self.query_domains))]
+        else:
+            key = self.query_domains[self.rng.choice(len(self.query_domains), p=self.query_weights)]
         inside = self.members[key]
         outside = np.setdiff1d(np.arange(self.n), inside)
         if c.sampler == "extrapolative":
