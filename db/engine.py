@@ -28,6 +28,7 @@ DEFAULT_DATABASE_URL = "sqlite:///e2t_al.sqlite"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_TURN_TIMEOUT_S = 600  # a transaction of this process held the store this long: something is stuck, say so
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_SQLITE_TURNS: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()  # see _transaction_turn
 
 
 class StoreError(ValueError):
@@ -76,9 +77,6 @@ def alembic_config(url: str | None = None) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
     return config
-
-
-_SQLITE_TURNS: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()
 
 
 @contextmanager

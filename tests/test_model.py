@@ -9,7 +9,7 @@ from e2t_al.data.dataset import DataError
 from e2t_al.model.baselines import RegressionNN
 from e2t_al.model.e2t import E2TRegressor
 from e2t_al.model.ensemble import E2TEnsemble
-from e2t_al.model.inputs import DescriptorInputs
+from e2t_al.model.inputs import DescriptorInputs, subset_inputs
 
 
 def synthetic(n_domains=6, per_domain=30, seed=0):
@@ -119,8 +119,8 @@ def test_log_target_learns_a_multiplicative_trend_and_reports_target_units(tmp_p
     np.testing.assert_allclose(model.predict(x_test, x_train, 2.0 * y_train), 2.0 * mean, rtol=1e-4)
     # the validation RMSE is in target units: recomputed from predictions on the held-out validation domain
     held = np.array([bool(k & set(model.validation_domains_)) for k in k_train])
-    take = lambda mask: DescriptorInputs(x_train.x[torch.as_tensor(np.flatnonzero(mask))], x_train.names)  # noqa: E731
-    predicted = model.predict(take(held), take(~held), y_train[~held])
+    predicted = model.predict(subset_inputs(x_train, np.flatnonzero(held)), subset_inputs(x_train, np.flatnonzero(~held)),
+                              y_train[~held])
     assert model.validation_rmse_ == pytest.approx(np.sqrt(np.mean((predicted - y_train[held]) ** 2)), rel=1e-5)
     loaded = E2TRegressor.load(model.save(tmp_path / "log.pt"))
     np.testing.assert_allclose(loaded.predict(x_test, x_train, y_train), mean, rtol=1e-6)
