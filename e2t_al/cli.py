@@ -135,12 +135,14 @@ def bench_propose(
 def bench_discovery(
     dataset: str = typer.Option("hoip"), target: Optional[str] = typer.Option(None), holdout: str = typer.Option(...),
     budget: int = typer.Option(40), batch: int = typer.Option(4), seeds: int = typer.Option(10),
+    first_seed: int = typer.Option(0, help="seeds first-seed … first-seed + seeds − 1 (e.g. to share seeds between machines)"),
     strategies: str = typer.Option("e2t-qlogei,e2t-ucb,gp-qlogei,baybe,random"),
     objective: str = typer.Option("max", help="max, min, target:VALUE or window:LOW:HIGH"),
     pool: str = typer.Option("holdout", help="holdout, or all-unmeasured"),
     json_path: Optional[Path] = typer.Option(None, "--json"),
     config: Optional[Path] = typer.Option(None, help="campaign YAML for the model (default: configs/discovery_<dataset>.yaml)"),
     data_dir: Optional[Path] = typer.Option(None),
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), help="2: baybe runs in a second process beside the other strategies"),
 ):
     """Experiments until each strategy finds the held-out domain's best material, top-5 recall, regret curves."""
     from e2t_al.acquisition.batch import Objective
@@ -155,7 +157,7 @@ def bench_discovery(
         updates = {k: v for k, v in {"target": target, "data_dir": data_dir}.items() if v}
         cfg = cfg.model_copy(update=updates)
         run_discovery(cfg, holdout, budget, batch, seeds, [s.strip() for s in strategies.split(",") if s.strip()],
-                      Objective(*parse_objective(objective)), pool, json_path, console)
+                      Objective(*parse_objective(objective)), pool, json_path, console, workers=workers, first_seed=first_seed)
     except ValueError as exc:
         _fail(str(exc))
 

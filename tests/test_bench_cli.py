@@ -56,3 +56,10 @@ def test_bench_bad_arguments_fail_clearly(args, message, data_dir):
     result = CliRunner().invoke(app, ["bench", "extrapolation", "--dataset", "hoip", *args])
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
+
+
+def test_bench_discovery_refuses_a_third_worker_clearly(tmp_path):
+    result = CliRunner().invoke(app, ["bench", "discovery", "--dataset", "hoip", "--holdout", "Ge-F", "--seeds", "1",
+                                      "--strategies", "random", "--workers", "3", "--json", str(tmp_path / "out.json")])
+    assert result.exit_code == 2 and "--workers is 1" in result.output
+    assert not (tmp_path / "out.json").exists()

@@ -13,14 +13,17 @@ from e2t_al.config import CampaignConfig
 from e2t_al.data import DataError
 
 
-def test_discovery_report_has_the_contracted_keys_and_consistent_metrics(mp, tmp_path):
-    config = CampaignConfig.model_validate({
+def small_config() -> CampaignConfig:
+    return CampaignConfig.model_validate({
         "name": "discovery", "dataset": "mp", "target": "band_gap", "unit": "eV",
         "ensemble": {"members": 1, "model": {"encoder": {"descriptors": ["composition"], "hidden": [32], "embedding_dim": 8},
                                              "training": {"max_steps": 20, "validation_domains": 1, "validate_every": 10}}}})
+
+
+def test_discovery_report_has_the_contracted_keys_and_consistent_metrics(mp, tmp_path):
     out = tmp_path / "discovery.json"
-    run_discovery(config, "Li", budget=6, batch=3, seeds=2, strategies=["e2t-qlogei", "random"],
-                           objective=Objective("maximise"), pool="holdout", json_path=out)
+    run_discovery(small_config(), "Li", budget=6, batch=3, seeds=2, strategies=["e2t-qlogei", "random"],
+                  objective=Objective("maximise"), pool="holdout", json_path=out)
     saved = json.loads(out.read_text())
     assert set(saved["strategies"]) == {"e2t-qlogei", "random"} and out.with_suffix(".png").exists()
     for record in saved["strategies"].values():
@@ -56,3 +59,50 @@ def test_discovery_needs_at_least_one_seed(tmp_path):
         run_discovery(config, "Li", budget=6, batch=3, seeds=0, strategies=["random"], objective=Objective("maximise"),
                       pool="holdout", json_path=tmp_path / "out.json")
     assert not (tmp_path / "out.json").exists()
+
+
+def test_a_strategy_in_the_second_process_gives_what_it_gives_in_the_first(mp, tmp_path):
+    def run(side_lane):
+        return run_discovery(small_config(), "Li", budget=6, batch=3, seeds=2, strategies=["e2t-qlogei", "random"],
+                             objective=Objective("maximise"), pool="holdout", json_path=tmp_path / "out.json",
+                             side_lane=side_lane)
+
+    alone, beside = run([]), run(["random"])
+    assert beside["second_process"] == ["random"] and beside["seeds"] == 2
+    saved = json.loads((tmp_path / "out.json").read_text())
+    for key in ("experiments_to_best", "regret_curve"):
+        assert beside["strategies"]["random"][key] == alone["strategies"]["random"][key] == saved["strategies"]["random"][key]
+    assert len(beside["strategies"]["e2t-qlogei"]["regret_curve"]) == 2
+
+
+def test_a_failure_in_the_second_process_is_raised_in_the_first(tmp_path):
+    import queue
+
+    from e2t_al.bench.discovery import DiscoveryProblem, SideLane, side_lane_runs
+
+    problem = DiscoveryProblem(tmp_path / "missing.sqlite", small_config(), np.zeros((3, 2)), None, 6, Objective("maximise"))
+    outbox = queue.Queue()
+    side_lane_runs(problem, ["random"], [0], outbox)  # in this process: the template is missing
+    kind, text = outbox.get_nowait()
+    assert kind == "error" and "missing.sqlite" in text
+    lane = SideLane(problem, ["random"], [0])
+    lane.outbox = outbox
+    outbox.put((kind, text))
+    with pytest.raises(RuntimeError, match="second process failed"):
+        lane.collect()
+
+
+def test_discovery_workers_are_one_or_two(tmp_path):
+    with pytest.raises(DataError, match="--workers"):
+        run_discovery(small_config(), "Li", budget=6, batch=3, seeds=1, strategies=["random"],
+                      objective=Objective("maximise"), pool="holdout", json_path=None, workers=3)
+
+
+def test_first_seed_runs_the_later_seeds_alone(mp, tmp_path):
+    def run(seeds, first_seed):
+        return run_discovery(small_config(), "Li", budget=6, batch=3, seeds=seeds, strategies=["random"],
+                             objective=Objective("maximise"), pool="holdout", json_path=None, first_seed=first_seed)
+
+    both, later = run(2, 0), run(1, 1)
+    assert both["seed_values"] == [0, 1] and later["seed_values"] == [1]
+    assert later["strategies"]["random"]["regret_curve"] == both["strategies"]["random"]["regret_curve"][1:]

@@ -17,6 +17,7 @@ from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.sampling.base import MCSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
+from e2t_al.acquisition.fit_memo import GPFitMemo
 from e2t_al.model.ensemble import E2TEnsemble
 from e2t_al.model.inputs import DescriptorInputs
 
@@ -111,19 +112,19 @@ def mean_imputed(X: np.ndarray) -> np.ndarray:
 
 
 def fit_gp(train_X: torch.Tensor, train_y: torch.Tensor, max_iterations: int = GP_FIT_ITERATIONS,
-           warm_start: SingleTaskGP | None = None) -> SingleTaskGP:
+           warm_start: SingleTaskGP | None = None, memo: GPFitMemo | None = None) -> SingleTaskGP:
     """``SingleTaskGP`` (Matérn-5/2 ARD, inferred noise) with normalised inputs and standardised outputs,
     hyper-parameters by maximum marginal likelihood (L-BFGS, at most ``max_iterations`` steps). ``warm_start``:
-    a GP fitted on an earlier batch whose kernel and noise hyper-parameters seed the optimisation.
-    ``train_X (n, d)``, ``train_y (n,)``."""
+    a GP fitted on an earlier batch whose kernel and noise hyper-parameters seed the optimisation. ``memo``: reuse
+    an identical earlier fit (``GPFitMemo``). ``train_X (n, d)``, ``train_y (n,)``."""
     X = torch.as_tensor(train_X, dtype=torch.float64)
     Y = torch.as_tensor(train_y, dtype=torch.float64).reshape(-1, 1)
     model = SingleTaskGP(X, Y, input_transform=Normalize(d=X.shape[-1]), outcome_transform=Standardize(m=1))
     if warm_start is not None:
         model.covar_module.load_state_dict(warm_start.covar_module.state_dict())
         model.likelihood.load_state_dict(warm_start.likelihood.state_dict())
-    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
-                     optimizer_kwargs={"options": {"maxiter": max_iterations}})
+    fit = memo.fit if memo is not None else fit_gpytorch_mll
+    fit(ExactMarginalLogLikelihood(model.likelihood, model), optimizer_kwargs={"options": {"maxiter": max_iterations}})
     return model
 
 

@@ -4,17 +4,20 @@ The pool is one BayBE ``CustomDiscreteParameter`` named ``candidate``: its label
 its encoding is our descriptor table, the way BayBE takes a user's own descriptors for a discrete choice. BayBE
 keeps its defaults: the encoding is decorrelated (98 HOIP columns → 14), the surrogate is its Gaussian process
 fitted from scratch at every recommendation, the acquisition its default, already measured rows are excluded.
+Given a ``GPFitMemo``, a GP fit on exactly the data of an earlier one (another seed's identical step) is reused.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
 import torch
 
 from e2t_al.acquisition.batch import Objective
+from e2t_al.acquisition.fit_memo import GPFitMemo
 from e2t_al.data import DataError
 
 PARAMETER = "candidate"
@@ -25,7 +28,7 @@ class BayBEProposer:
     """Batches from BayBE's default recommender over a fixed pool ``features`` ``(n, d)``; the search space is
     built once and shared by every ``propose`` call."""
 
-    def __init__(self, features: np.ndarray, objective: Objective):
+    def __init__(self, features: np.ndarray, objective: Objective, fit_memo: GPFitMemo | None = None):
         from baybe.parameters import CustomDiscreteParameter
         from baybe.searchspace import SearchSpace
 
@@ -38,6 +41,7 @@ class BayBEProposer:
         self.searchspace = SearchSpace.from_product([CustomDiscreteParameter(name=PARAMETER, data=frame)])
         self.build_seconds = time.perf_counter() - clock
         self.minimise = objective.kind == "minimise"
+        self.fit_memo = fit_memo
 
     def propose(self, measured: np.ndarray, y: np.ndarray, batch: int, seed: int = 0) -> np.ndarray:
         """Row numbers of ``batch`` unmeasured candidates, given the mask ``measured`` ``(n,)`` and its values ``y``."""
@@ -48,7 +52,7 @@ class BayBEProposer:
         campaign = Campaign(searchspace=self.searchspace, objective=target.to_objective(),
                             allow_recommending_already_measured=False)
         campaign.add_measurements(pd.DataFrame({PARAMETER: self.labels[measured], TARGET: y}))
-        with torch.random.fork_rng():  # BayBE draws its Monte-Carlo samples from torch's global generator
-            torch.manual_seed(seed)
+        with torch.random.fork_rng(), self.fit_memo.in_botorch() if self.fit_memo else nullcontext():
+            torch.manual_seed(seed)  # BayBE draws its Monte-Carlo samples from torch's global generator
             recommended = campaign.recommend(batch_size=batch)[PARAMETER]
         return recommended.astype(int).to_numpy()
