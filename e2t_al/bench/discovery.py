@@ -43,6 +43,7 @@ from e2t_al import loop  # noqa: E402
 from e2t_al.acquisition.batch import Objective, propose_batch  # noqa: E402
 from e2t_al.acquisition.fit_memo import GPFitMemo  # noqa: E402
 from e2t_al.acquisition.models import GP_FIT_ITERATIONS, E2TEnsembleModel, fit_gp, mean_imputed  # noqa: E402
+from e2t_al.bench import seed_range  # noqa: E402
 from e2t_al.bench.baybe_baseline import BayBEProposer  # noqa: E402
 from e2t_al.campaign import create_campaign_from_config, starting_measurements  # noqa: E402
 from e2t_al.config import CampaignConfig  # noqa: E402
@@ -66,11 +67,7 @@ def run_discovery(config: CampaignConfig, holdout: str, budget: int, batch: int,
     other strategies (``side_lane`` names other strategies for that process instead; tests use it)."""
     started = time.perf_counter()
     console = console or Console()
-    if seeds < 1:
-        raise DataError("--seeds must be at least 1")
-    if first_seed < 0:
-        raise DataError("--first-seed must be 0 or more")
-    seed_values = list(range(first_seed, first_seed + seeds))
+    seed_values = seed_range(seeds, first_seed)
     if workers not in (1, 2):
         raise DataError("--workers is 1 (one process) or 2 (BayBE in a second process)")
     unknown = [s for s in strategies if s not in STRATEGIES]

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from e2t_al.bench import seed_range
 from e2t_al.bench.metrics import calibration_metrics, regression_metrics
 from e2t_al.bench.plots import parity_plot
 from e2t_al.config import ExtrapolationBenchConfig
@@ -30,11 +31,7 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
     plain-regression NN, ridge on descriptors, and the oracle (E2T trained with ``oracle_fraction`` of the held-out
     domain, tested on the rest). A later ``first_seed`` checks settings chosen on the default seeds on fresh ones."""
     console = console or Console()
-    if seeds < 1:
-        raise DataError("--seeds must be at least 1")
-    if first_seed < 0:
-        raise DataError("--first-seed must be 0 or more")
-    seed_values = list(range(first_seed, first_seed + seeds))
+    seed_values = seed_range(seeds, first_seed)
     dataset = load_dataset(config.dataset, config.data_dir).labelled(config.target)
     test = dataset.in_domain(holdout)
     train_index, test_index = np.flatnonzero(~test), np.flatnonzero(test)
