@@ -133,31 +133,62 @@ def bench_propose(
 
 @bench_app.command("discovery")
 def bench_discovery(
-    dataset: str = typer.Option("hoip"), target: Optional[str] = typer.Option(None), holdout: str = typer.Option(...),
+    dataset: str = typer.Option("hoip"), target: Optional[str] = typer.Option(None),
+    holdout: str = typer.Option(..., help="the unexplored domain(s), pooled: Ge-F, or Ge-F,Sn-F,Pb-F"),
     budget: int = typer.Option(40), batch: int = typer.Option(4), seeds: int = typer.Option(10),
     first_seed: int = typer.Option(0, help="seeds first-seed … first-seed + seeds − 1 (e.g. to share seeds between machines)"),
-    strategies: str = typer.Option("e2t-qlogei,e2t-ucb,gp-qlogei,baybe,random"),
-    objective: str = typer.Option("max", help="max, min, target:VALUE or window:LOW:HIGH"),
+    strategies: str = typer.Option("e2t,e2t-gp-qlogei,gp-qlogei,baybe,random"),
+    objective: str = typer.Option("max", help="max, min, target:VALUE or target:LOW:HIGH (a window)"),
     pool: str = typer.Option("holdout", help="holdout, or all-unmeasured"),
+    source_fraction: float = typer.Option(1.0, help="share of the other domains measured at the start (seeded)"),
+    noise: float = typer.Option(0.0, help="the simulated lab's noise σ, in the target's unit (success judged on true values)"),
     json_path: Optional[Path] = typer.Option(None, "--json"),
     config: Optional[Path] = typer.Option(None, help="campaign YAML for the model (default: configs/discovery_<dataset>.yaml)"),
     data_dir: Optional[Path] = typer.Option(None),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), help="2: baybe runs in a second process beside the other strategies"),
 ):
-    """Experiments until each strategy finds the held-out domain's best material, top-5 recall, regret curves."""
+    """Batches and experiments until each strategy finds the scope's best material, top-5% recall, EF, acceleration."""
     from e2t_al.acquisition.batch import Objective
     from e2t_al.acquisition.objectives import parse_objective
-    from e2t_al.bench.discovery import run_discovery
-    from e2t_al.config import CampaignConfig
+    from e2t_al.bench.discovery import Scenario, run_discovery
 
     try:
-        cfg = load_config(config or CONFIG_DIR / f"discovery_{dataset}.yaml", CampaignConfig)
-        if cfg.dataset != dataset:
-            _fail(f"config is for data set {cfg.dataset!r}, not {dataset!r}")
-        updates = {k: v for k, v in {"target": target, "data_dir": data_dir}.items() if v}
-        cfg = cfg.model_copy(update=updates)
-        run_discovery(cfg, holdout, budget, batch, seeds, [s.strip() for s in strategies.split(",") if s.strip()],
-                      Objective(*parse_objective(objective)), pool, json_path, console, workers=workers, first_seed=first_seed)
+        cfg = discovery_config(dataset, config, target, data_dir)
+        scenario = Scenario(tuple(h.strip() for h in holdout.split(",") if h.strip()), Objective(*parse_objective(objective)),
+                            budget, batch, pool, source_fraction, noise)
+        run_discovery(cfg, scenario, seeds=seeds, strategies=[s.strip() for s in strategies.split(",") if s.strip()],
+                      json_path=json_path, console=console, workers=workers, first_seed=first_seed)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def discovery_config(dataset: str, config: Optional[Path], target: Optional[str], data_dir: Optional[Path]):
+    from e2t_al.config import CampaignConfig
+
+    cfg = load_config(config or CONFIG_DIR / f"discovery_{dataset}.yaml", CampaignConfig)
+    if cfg.dataset != dataset:
+        raise DataError(f"config is for data set {cfg.dataset!r}, not {dataset!r}")
+    return cfg.model_copy(update={k: v for k, v in {"target": target, "data_dir": data_dir}.items() if v})
+
+
+@bench_app.command("discovery-suite")
+def bench_discovery_suite(
+    suite: Path = typer.Option(CONFIG_DIR / "discovery_suite.yaml", help="the suite YAML: strategies and named scenarios"),
+    seeds: int = typer.Option(10), first_seed: int = typer.Option(0, help="run seeds first-seed …; merged into --json"),
+    scenarios: Optional[str] = typer.Option(None, help="comma-separated scenario names (default: all)"),
+    strategies: Optional[str] = typer.Option(None, help="comma-separated strategies (default: the suite's)"),
+    json_path: Path = typer.Option(Path("reports/discovery_suite.json"), "--json",
+                                   help="the suite report; seeds already in it are kept and merged"),
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), help="2: baybe runs in a second process"),
+    data_dir: Optional[Path] = typer.Option(None),
+):
+    """Named discovery scenarios: one summary table (median batches to best [90% interval]), a JSON, a plot each."""
+    from e2t_al.bench.suite import run_suite
+
+    try:
+        run_suite(suite, seeds, first_seed, json_path, console, workers=workers, data_dir=data_dir,
+                  only=[s.strip() for s in scenarios.split(",")] if scenarios else None,
+                  strategies=[s.strip() for s in strategies.split(",")] if strategies else None)
     except ValueError as exc:
         _fail(str(exc))
 

@@ -108,10 +108,20 @@ def load_config(path: str | Path, model: type[ConfigT]) -> ConfigT:
 class AcquisitionConfig(Strict):
     """How a batch is chosen from the candidate pool (``e2t_al.acquisition``)."""
 
-    function: Literal["qlogei", "qlognei", "qucb", "exploit", "explore"] = "qlogei"
+    # The surrogate that scores the pool: "e2t", the E2T ensemble; "e2t_gp", a GP on the descriptors whose prior
+    # mean is the E2T ensemble's prediction, fitted on the residuals (``e2t_al.acquisition.e2t_gp``).
+    surrogate: Literal["e2t", "e2t_gp"] = "e2t"
+    # e2t_gp's prior mean: E2T's level for each element domain, or E2T's prediction for each candidate
+    e2t_gp_prior: Literal["domain_level", "candidate"] = "domain_level"
+    # How the E2T ensemble's posterior is sampled: "members", each member once (K samples); "gaussian", a Gaussian
+    # with the members' mean and variance plus the error floor, drawn with ``mc_samples`` quasi-MC samples.
+    posterior: Literal["members", "gaussian"] = "members"
+    # "thompson": one posterior draw per batch slot, the best candidate of each draw.
+    function: Literal["qlogei", "qlognei", "qucb", "thompson", "exploit", "explore"] = "qlogei"
     batch_size: int = Field(4, ge=1)
     ucb_beta: float = 4.0
-    mc_samples: int = 128  # MC samples of a GP posterior (the ensemble posterior draws its members)
+    mc_samples: int = 128  # quasi-MC samples of a Gaussian posterior (GP, or the ensemble with posterior: gaussian)
+    gp_refit_every: int = Field(3, ge=1)  # GP surrogates: hyper-parameters refitted every n batches, else reused
     max_per_domain: int | None = None  # at most this many of a batch from one element domain
     reserve_unexplored: int = 0  # places of each batch kept for candidates of unmeasured domains
     chunk_size: int = 8192  # candidates scored at once

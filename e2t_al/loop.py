@@ -22,6 +22,7 @@ from db.engine import StoreError
 from e2t_al.acquisition.batch import BatchProposal, Objective, pool_predictions, propose_batch
 from e2t_al.acquisition.models import E2TEnsembleModel
 from e2t_al.acquisition.novelty import composition_novelty, embedding_novelty
+from e2t_al.acquisition.surrogates import e2t_surrogate
 from e2t_al.config import CampaignConfig
 from e2t_al.data.dataset import DataError, MaterialsDataset, object_array
 from e2t_al.data.hoip import parse_cif
@@ -125,6 +126,16 @@ def domain_keys(state: CampaignState) -> list[frozenset[str]]:
     return [frozenset({d}) for d in state.domains]
 
 
+def campaign_scope(state: CampaignState) -> np.ndarray:
+    """Boolean ``(n,)``: the candidates the campaign is about, where its incumbent is taken. With unexplored
+    domains configured, the candidates in them (a material is in hold-out ``k`` when ``k`` is one of its domain
+    keys, as for ``MaterialsDataset.in_domain``); the other domains are background data. Without: every candidate."""
+    unexplored = set(state.config.unexplored_domains)
+    if not unexplored:
+        return np.ones(len(state.identifiers), dtype=bool)
+    return np.array([bool(keys & unexplored) for keys in domain_keys(state)], dtype=bool)
+
+
 # ---- model -------------------------------------------------------------------------------------------------
 def pretrained_path(state: CampaignState) -> Path:
     return state.folder / "models" / "pretrained"
@@ -185,19 +196,20 @@ def objective_of(config: CampaignConfig) -> Objective:
 
 
 def score_and_choose(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray) -> tuple[PoolScores, BatchProposal]:
-    """Score every candidate and choose the batch. The members predict each candidate once (a pooled posterior);
-    the scores and the acquisition both read those predictions."""
-    model = surrogate(state, ensemble, features)
-    chunk = state.config.acquisition.chunk_size
-    pooled = model.on_pool(torch.as_tensor(features), chunk)
-    index = torch.arange(len(features), dtype=torch.float64).unsqueeze(-1)
-    mean, spread = pool_predictions(pooled, index, chunk)
-    embeddings = model.embed(torch.as_tensor(features))
-    scores = PoolScores(mean, np.sqrt(spread**2 + ensemble.error_floor()),
-                        embedding_novelty(embeddings, embeddings[torch.as_tensor(state.measured)]),
-                        composition_novelty(state.domains.tolist(), set(state.domains[state.measured].tolist())))
-    batch = propose_batch(pooled, index, state.measured, state.measured_value[state.measured], state.config.acquisition,
-                          objective_of(state.config), pending=state.pending, domains=state.domains)
+    """Score every candidate with the configured surrogate (``acquisition.surrogate``) and choose the batch; the
+    scores and the acquisition read the same pooled posterior. The incumbent is taken in the campaign's scope."""
+    config = state.config.acquisition
+    measured = state.measured
+    pooled = e2t_surrogate(config, ensemble, features, measured, state.measured_value[measured], state.domains)
+    mean, std = pool_predictions(pooled.model, pooled.pool_X, config.chunk_size)
+    if config.surrogate == "e2t":  # the members' spread, plus the error they showed on unseen domains
+        std = np.sqrt(std**2 + ensemble.error_floor())
+    embeddings = surrogate(state, ensemble, features).embed(torch.as_tensor(features))
+    scores = PoolScores(mean, std, embedding_novelty(embeddings, embeddings[torch.as_tensor(measured)]),
+                        composition_novelty(state.domains.tolist(), set(state.domains[measured].tolist())))
+    batch = propose_batch(pooled.model, pooled.pool_X, measured, state.measured_value[measured], config,
+                          objective_of(state.config), pending=state.pending, domains=state.domains,
+                          in_scope=campaign_scope(state), error_floor=ensemble.error_floor(), seed=state.iteration)
     return scores, batch
 
 

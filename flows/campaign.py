@@ -138,10 +138,13 @@ def campaign_iteration(campaign: str, database_url: str | None = None) -> dict:
         mark_run(run_id, "failed", f"{type(exc).__name__}: {exc}", database_url)
         raise
     rows = loop.batch_table(state, batch, scores)
+    logger.info(f"{campaign} iteration {state.iteration}: incumbent {batch.incumbent:.4g} (objective units), "
+                f"{batch.incumbent_rule}")
     plots = publish(state, rows, database_url)
     logger.info(f"{campaign} iteration {state.iteration}: proposed " + ", ".join(f"{r['candidate']} ({r['domain']}, "
                 f"{r['predicted']:.2f}±{r['std']:.2f})" for r in rows))
     return {"status": "completed", "iteration": state.iteration, "proposal_id": proposal_id, "batch": rows,
+            "incumbent": {"value": batch.incumbent, "rule": batch.incumbent_rule},
             "model": model["kind"], "plots": plots, "timings": timings}
 
 

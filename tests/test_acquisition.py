@@ -9,7 +9,8 @@ import pytest
 import torch
 from botorch.acquisition import qExpectedImprovement, qLogExpectedImprovement, qUpperConfidenceBound
 
-from e2t_al.acquisition.batch import Objective, build_acquisition, pool_predictions, propose_batch
+from e2t_al.acquisition.batch import (Objective, build_acquisition, campaign_incumbent, pool_predictions,
+                                      propose_batch)
 from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, embedding_features, fit_gp
 from e2t_al.acquisition.novelty import composition_novelty, embedding_novelty
 from e2t_al.config import AcquisitionConfig, AdaptationConfig, E2TConfig, EncoderConfig, EnsembleConfig, TrainingConfig
@@ -66,13 +67,14 @@ def test_target_window_objective_prefers_values_closest_to_the_target(tiny):
     target = float(np.median(mean))
     config = AcquisitionConfig(function="exploit", batch_size=1)
     objective = Objective("target_window", target, target)
-    acquisition = build_acquisition(model, config, objective, torch.tensor(X[:40]), y[:40])
+    incumbent = campaign_incumbent(model, torch.tensor(X), np.arange(60) < 40, y[:40], objective)
+    acquisition = build_acquisition(model, config, objective, torch.tensor(X), incumbent)
     values = acquisition(torch.tensor(X[40:]).unsqueeze(1)).detach().numpy()
     members = model.posterior(torch.tensor(X[40:])).values[..., 0].numpy()  # (K, 20)
     np.testing.assert_allclose(values, -np.abs(members - target).mean(0), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("function", ["qlogei", "qlognei", "qucb", "exploit", "explore"])
+@pytest.mark.parametrize("function", ["qlogei", "qlognei", "qucb", "thompson", "exploit", "explore"])
 def test_batch_excludes_measured_and_pending_and_has_no_duplicates(tiny, function):
     X, y, domains, ensemble = tiny
     measured = np.zeros(60, dtype=bool)
@@ -171,3 +173,118 @@ def test_mean_imputation_fills_missing_descriptors_for_the_gp():
     filled = mean_imputed(X)
     assert np.allclose(filled, [[1.0, 6.0], [3.0, 4.0], [3.0, 8.0], [5.0, 6.0]])
     fit_gp(torch.as_tensor(filled), torch.tensor([0.1, 0.2, 0.3, 0.4]), max_iterations=5)  # fits; NaN would raise
+
+
+# ---- the incumbent, the ensemble as a posterior, the E2T-informed GP --------------------------------------------
+def test_background_above_the_scope_no_longer_flattens_the_acquisition(tiny):
+    """Reference data far above the campaign's scope: against it no member improves (log-EI sits on its smoothing
+    tail, tens of nats down); against the best measured in the scope, the acquisition values are meaningful."""
+    X, y, domains, ensemble = tiny
+    y = y.copy()
+    scope = domains == "C-Y"
+    y[domains == "A-X"] += 50.0  # background far above anything in the scope
+    measured = ~scope
+    measured[np.flatnonzero(scope)[:2]] = True  # two measurements in the scope
+    model = E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured]))
+    config = AcquisitionConfig(function="qlogei", batch_size=3)
+    everywhere = propose_batch(model, torch.tensor(X), measured, y[measured], config)
+    scoped = propose_batch(model, torch.tensor(X), measured, y[measured], config, in_scope=scope)
+    assert everywhere.incumbent == pytest.approx(y[measured].max())
+    assert scoped.incumbent == pytest.approx(y[measured & scope].max()) and "scope" in scoped.incumbent_rule
+    assert everywhere.acquisition_values.max() < -20 < scoped.acquisition_values.min()
+
+
+def test_incumbent_before_any_measurement_in_scope_is_the_best_predicted_mean(tiny):
+    X, y, domains, ensemble = tiny
+    scope = domains == "C-Y"
+    model = E2TEnsembleModel(ensemble, torch.tensor(X[~scope]), torch.tensor(y[~scope]))
+    mean, _ = pool_predictions(model, torch.tensor(X))
+    incumbent = campaign_incumbent(model, torch.tensor(X), ~scope, y[~scope], Objective("maximise"), in_scope=scope)
+    assert incumbent.best_f == pytest.approx(mean[scope].max()) and "predicted" in incumbent.rule
+    assert scope[incumbent.baseline].all() and len(incumbent.baseline) == 1
+
+
+def test_gaussian_posterior_has_the_members_moments_plus_the_error_floor(tiny):
+    X, y, _, ensemble = tiny
+    pooled = E2TEnsembleModel(ensemble, torch.tensor(X[:40]), torch.tensor(y[:40])).on_pool(torch.tensor(X))
+    members = pooled.member_values.numpy()  # (K, n)
+    gaussian = pooled.moment_matched(error_floor=0.3)
+    index = torch.arange(60, dtype=torch.float64).reshape(-1, 1)
+    posterior = gaussian.posterior(index)
+    np.testing.assert_allclose(posterior.mean.reshape(-1).numpy(), members.mean(0), rtol=1e-10)
+    np.testing.assert_allclose(posterior.variance.reshape(-1).numpy(), ((members - members.mean(0)) ** 2).mean(0) + 0.3,
+                               rtol=1e-10)
+    # log-EI with many quasi-MC draws is the log of the closed-form Gaussian EI, σ φ(z) + (μ − f*) Φ(z)
+    from botorch.sampling import SobolQMCNormalSampler
+    from scipy.stats import norm
+
+    best_f = float(np.median(members))
+    log_ei = qLogExpectedImprovement(gaussian, best_f=best_f, sampler=SobolQMCNormalSampler(torch.Size([4096]), seed=0))
+    values = log_ei(index.unsqueeze(1)).detach().numpy()
+    mu, sigma = members.mean(0), np.sqrt(members.var(0) + 0.3)
+    z = (mu - best_f) / sigma
+    np.testing.assert_allclose(values, np.log(sigma * norm.pdf(z) + (mu - best_f) * norm.cdf(z)), atol=0.03)
+
+
+def test_thompson_draws_follow_the_gaussian_marginals(tiny):
+    from e2t_al.acquisition.batch import ThompsonDraws
+    from e2t_al.acquisition.models import GaussianPoolModel
+
+    mean = torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64)
+    model = GaussianPoolModel(mean, torch.tensor([1.0, 0.04, 4.0], dtype=torch.float64))
+    draws = ThompsonDraws(model, torch.arange(3, dtype=torch.float64).unsqueeze(-1), Objective("maximise"), 100, seed=0)
+    np.testing.assert_allclose(draws.mean, mean.numpy())
+    np.testing.assert_allclose(draws.std, [1.0, 0.2, 2.0], rtol=1e-10)
+    # P(choose i) by Monte Carlo against the draws' own frequencies
+    rng = np.random.default_rng(1)
+    sims = draws.mean + draws.std * rng.standard_normal((20000, 3))
+    expected = np.bincount(sims.argmax(1), minlength=3) / 20000
+    chosen = np.bincount([draws.best_of_one_draw(np.arange(3))[0] for _ in range(4000)], minlength=3) / 4000
+    np.testing.assert_allclose(chosen, expected, atol=0.03)
+
+
+def test_e2t_gp_with_no_residual_data_equals_the_e2t_mean(tiny):
+    """Measured values equal to E2T's (own-domain-held-out) prediction leave no residual: the GP's posterior mean is
+    the E2T mean everywhere, including the unmeasured domain."""
+    from e2t_al.acquisition.e2t_gp import fit_e2t_gp, pool_inputs
+
+    X, y, domains, ensemble = tiny
+    measured = domains != "C-Y"
+    model = E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured]))
+    prior = model.own_domain_held_out_mean(X, np.flatnonzero(measured), domains)
+    gp = fit_e2t_gp(pool_inputs(X, domains), prior, np.flatnonzero(measured), prior[measured].numpy(), max_iterations=20)
+    mean, _ = pool_predictions(gp, pool_inputs(X, domains))
+    np.testing.assert_allclose(mean, prior.numpy(), atol=1e-3)
+
+
+def test_e2t_gp_prior_mean_leaves_each_candidates_own_domain_out(tiny):
+    X, y, domains, ensemble = tiny
+    measured = domains != "C-Y"
+    model = E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured]))
+    prior = model.own_domain_held_out_mean(X, np.flatnonzero(measured), domains).numpy()
+    ax = domains == "A-X"
+    rest = measured & ~ax
+    by_hand = E2TEnsembleModel(ensemble, torch.tensor(X[rest]), torch.tensor(y[rest]))
+    expected, _ = pool_predictions(by_hand, torch.tensor(X[ax]))
+    np.testing.assert_allclose(prior[ax], expected, rtol=1e-4, atol=1e-5)
+    unmeasured, _ = pool_predictions(model, torch.tensor(X[~measured]))  # a domain with no measurement: all of S
+    np.testing.assert_allclose(prior[~measured], unmeasured, rtol=1e-4, atol=1e-5)
+
+
+def test_e2t_gp_learns_a_domain_like_a_gp(tiny):
+    """Measurements in the new domain move the E2T-informed GP there: its error on the domain's other candidates
+    falls below the E2T prior's."""
+    from e2t_al.acquisition.e2t_gp import fit_e2t_gp, pool_inputs
+
+    X, y, domains, ensemble = tiny
+    y = y.copy()
+    new = np.flatnonzero(domains == "C-Y")
+    y[new] += 3.0  # a level E2T cannot know from the other domains
+    measured = domains != "C-Y"
+    measured[new[:4]] = True
+    model = E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured]))
+    prior = model.own_domain_held_out_mean(X, np.flatnonzero(measured), domains)
+    gp = fit_e2t_gp(pool_inputs(X, domains), prior, np.flatnonzero(measured), y[measured])
+    mean, _ = pool_predictions(gp, pool_inputs(X, domains))
+    rest = new[4:]
+    assert np.abs(mean[rest] - y[rest]).mean() < 0.5 * np.abs(prior.numpy()[rest] - y[rest]).mean()

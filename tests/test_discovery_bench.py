@@ -28,12 +28,19 @@ def test_discovery_report_has_the_contracted_keys_and_consistent_metrics(mp, tmp
     assert set(saved["strategies"]) == {"e2t-qlogei", "random"} and out.with_suffix(".png").exists()
     for record in saved["strategies"].values():
         assert len(record["experiments_to_best"]) == 2 and len(record["regret_curve"]) == 2
-        for hit, curve in zip(record["experiments_to_best"], record["regret_curve"]):
+        for key in ("batches_to_best", "found", "af_random", "af_gp", "seed_values"):
+            assert len(record[key]) == 2
+        assert set(record["top5_recall"]) == set(record["ef"]) == {"@6"}  # below 10: at the budget
+        for hit, found, batches, curve in zip(record["experiments_to_best"], record["found"], record["batches_to_best"],
+                                              record["regret_curve"]):
             curve = np.array(curve)
             assert len(curve) == 6 and (curve >= -1e-9).all() and (np.diff(curve) <= 1e-9).all()
-            assert (hit is None) == (curve[-1] > 1e-9)  # the best was found exactly when the regret reached 0
-            if hit is not None:
+            assert found == (curve[-1] <= 1e-9)  # the best was found exactly when the regret reached 0
+            if found:
                 assert curve[hit - 1] <= 1e-9 and (hit == 1 or curve[hit - 2] > 1e-9)
+                assert batches == -(-hit // 3)
+            else:  # counted as budget + 1 (and batches + 1), marked by found
+                assert hit == 7 and batches == 3
 
 
 def test_baybe_baseline_proposes_distinct_unmeasured_candidates_towards_the_objective():
@@ -82,10 +89,10 @@ def test_a_failure_in_the_second_process_is_raised_in_the_first(tmp_path):
 
     problem = DiscoveryProblem(tmp_path / "missing.sqlite", small_config(), np.zeros((3, 2)), None, 6, Objective("maximise"))
     outbox = queue.Queue()
-    side_lane_runs(problem, ["random"], [0], outbox)  # in this process: the template is missing
+    side_lane_runs({0: problem}, ["random"], outbox)  # in this process: the template is missing
     kind, text = outbox.get_nowait()
     assert kind == "error" and "missing.sqlite" in text
-    lane = SideLane(problem, ["random"], [0])
+    lane = SideLane({0: problem}, ["random"])
     lane.outbox = outbox
     outbox.put((kind, text))
     with pytest.raises(RuntimeError, match="second process failed"):

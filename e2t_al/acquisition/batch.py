@@ -37,10 +37,46 @@ class Objective:
 
 @dataclass
 class BatchProposal:
-    """``indices (q,)`` into the pool in the order chosen, and each one's acquisition value when chosen."""
+    """``indices (q,)`` into the pool in the order chosen, and each one's acquisition value when chosen;
+    the incumbent the improvement was measured against (objective units) and the rule that set it."""
 
     indices: np.ndarray
     acquisition_values: np.ndarray
+    incumbent: float | None = None
+    incumbent_rule: str = ""
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """What an improvement is measured against: ``best_f`` (objective units, higher is better) for qLogEI, and
+    ``baseline`` pool rows ``(m,)`` for qLogNEI. ``rule`` says which rule set them, for the batch's log."""
+
+    best_f: float
+    baseline: np.ndarray
+    rule: str
+
+
+def campaign_incumbent(model: Model, pool_X: torch.Tensor, measured: np.ndarray, measured_y: np.ndarray,
+                       objective: Objective, in_scope: np.ndarray | None = None) -> Incumbent:
+    """The best measured value **within the campaign's scope** (its unexplored domains, or its own candidates).
+
+    Reference data from other domains is background knowledge, not something to improve on: if it counted, a
+    campaign whose background holds higher values than its scope would have zero expected improvement everywhere.
+    Before the scope has a measurement, the incumbent is the best posterior mean (as objective) in the scope: an
+    improvement is then an improvement on what the model already expects there. ``in_scope (n,)``: None is the
+    whole pool; ``measured_y`` holds the values of ``measured`` rows in pool order."""
+    measured = np.asarray(measured, dtype=bool)
+    in_scope = np.ones(len(measured), dtype=bool) if in_scope is None else np.asarray(in_scope, dtype=bool)
+    scored = objective.score(np.asarray(measured_y, dtype=float))
+    scope_measured = in_scope[measured]
+    if scope_measured.any():
+        return Incumbent(float(scored[scope_measured].max()), np.flatnonzero(measured & in_scope),
+                         f"best measured in the campaign's scope ({int(scope_measured.sum())} measurements)")
+    rows = np.flatnonzero(in_scope) if in_scope.any() else np.arange(len(measured))
+    mean, _ = pool_predictions(model, pool_X[rows])
+    best = int(np.argmax(objective.score(mean)))
+    return Incumbent(float(objective.score(mean[best:best + 1])[0]), rows[best:best + 1],
+                     "no measurement in the campaign's scope yet: the best predicted mean in the scope")
 
 
 def sampler_for(model: Model, mc_samples: int, seed: int = 0):
@@ -49,18 +85,19 @@ def sampler_for(model: Model, mc_samples: int, seed: int = 0):
     return SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
 
 
-def build_acquisition(model: Model, config: AcquisitionConfig, objective: Objective, measured_X: torch.Tensor,
-                      measured_y: np.ndarray, X_pending: torch.Tensor | None = None) -> AcquisitionFunction:
-    """The configured BoTorch acquisition function: qlogei, qlognei, qucb, exploit (posterior mean of the
-    objective, ``qSimpleRegret``) or explore (posterior standard deviation)."""
+def build_acquisition(model: Model, config: AcquisitionConfig, objective: Objective, pool_X: torch.Tensor,
+                      incumbent: Incumbent, X_pending: torch.Tensor | None = None) -> AcquisitionFunction:
+    """The configured BoTorch acquisition function: qlogei (against ``incumbent.best_f``), qlognei (baseline
+    ``pool_X[incumbent.baseline]``), qucb, exploit (posterior mean of the objective, ``qSimpleRegret``) or explore
+    (posterior standard deviation)."""
     sampler = sampler_for(model, config.mc_samples)
     mc_objective = botorch_objective(objective.kind, objective.low, objective.high)
     common = {"sampler": sampler, "objective": mc_objective, "X_pending": X_pending}
     if config.function == "qlogei":
-        best_f = float(objective.score(measured_y).max()) if len(measured_y) else 0.0
-        return qLogExpectedImprovement(model, best_f=best_f, **common)
+        return qLogExpectedImprovement(model, best_f=incumbent.best_f, **common)
     if config.function == "qlognei":
-        return qLogNoisyExpectedImprovement(model, X_baseline=measured_X, prune_baseline=True, cache_root=False, **common)
+        return qLogNoisyExpectedImprovement(model, X_baseline=pool_X[incumbent.baseline], prune_baseline=True,
+                                            cache_root=False, **common)
     if config.function == "qucb":
         return qUpperConfidenceBound(model, beta=config.ucb_beta, **common)
     if config.function == "exploit":
@@ -72,7 +109,8 @@ def build_acquisition(model: Model, config: AcquisitionConfig, objective: Object
 
 def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, measured_y: np.ndarray,
                   config: AcquisitionConfig, objective: Objective = Objective(), pending: np.ndarray | None = None,
-                  domains: np.ndarray | None = None, explored_domains: set[str] | None = None) -> BatchProposal:
+                  domains: np.ndarray | None = None, explored_domains: set[str] | None = None,
+                  in_scope: np.ndarray | None = None, error_floor: float = 0.0, seed: int = 0) -> BatchProposal:
     """Choose ``config.batch_size`` pool indices.
 
     Args:
@@ -82,12 +120,17 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         pending: boolean ``(n,)``, approved but not yet measured (not proposed again; ``X_pending``).
         domains: element domain label per candidate ``(n,)``; needed for the domain rules.
         explored_domains: domains counted as explored (default: those of measured candidates).
+        in_scope: boolean ``(n,)``, the campaign's scope, where the incumbent is taken (``campaign_incumbent``).
+        error_floor: an E2T ensemble's error floor (variance), added by ``posterior: gaussian`` and Thompson.
+        seed: Thompson sampling's draws.
     """
     n = len(pool_X)
     pool_X = torch.as_tensor(pool_X, dtype=torch.float64)
     if isinstance(model, E2TEnsembleModel):  # members predict each candidate once; the search runs over indices
         model = model.on_pool(pool_X, config.chunk_size)
         pool_X = torch.arange(n, dtype=torch.float64).unsqueeze(-1)
+    if isinstance(model, PooledEnsembleModel) and (config.posterior == "gaussian" or config.function == "thompson"):
+        model = model.moment_matched(error_floor)
     measured = np.asarray(measured, dtype=bool)
     pending = np.zeros(n, dtype=bool) if pending is None else np.asarray(pending, dtype=bool)
     allowed = ~measured & ~pending
@@ -97,6 +140,8 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         domains = np.asarray(domains)
         explored = explored_domains if explored_domains is not None else set(domains[measured].tolist())
         unexplored = ~np.isin(domains, list(explored))
+    incumbent = campaign_incumbent(model, pool_X, measured, measured_y, objective, in_scope)
+    thompson = ThompsonDraws(model, pool_X, objective, config.chunk_size, seed) if config.function == "thompson" else None
     chosen, values = [], []
     per_domain: dict[str, int] = {}
     for step in range(config.batch_size):
@@ -110,19 +155,39 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         choices = np.flatnonzero(candidates)
         if len(choices) == 0:
             break
-        X_pending = pool_X[np.flatnonzero(pending).tolist() + chosen] if (pending.any() or chosen) else None
-        acquisition = build_acquisition(model, config, objective, pool_X[measured], measured_y, X_pending)
-        with torch.no_grad():
-            best_X, best_value = optimize_acqf_discrete(acquisition, q=1, choices=pool_X[choices],
-                                                        max_batch_size=config.chunk_size, unique=True)
-        match = choices[(pool_X[choices] == best_X[0]).all(dim=1).numpy()]
-        index = int(match[0])
+        if thompson is not None:
+            index, value = thompson.best_of_one_draw(choices)
+        else:
+            X_pending = pool_X[np.flatnonzero(pending).tolist() + chosen] if (pending.any() or chosen) else None
+            acquisition = build_acquisition(model, config, objective, pool_X, incumbent, X_pending)
+            with torch.no_grad():
+                best_X, best_value = optimize_acqf_discrete(acquisition, q=1, choices=pool_X[choices],
+                                                            max_batch_size=config.chunk_size, unique=True)
+            index = int(choices[(pool_X[choices] == best_X[0]).all(dim=1).numpy()][0])
+            value = float(best_value.reshape(-1)[0])
         chosen.append(index)
-        values.append(float(best_value.reshape(-1)[0]))
+        values.append(value)
         allowed[index] = False
         if domains is not None:
             per_domain[str(domains[index])] = per_domain.get(str(domains[index]), 0) + 1
-    return BatchProposal(np.array(chosen, dtype=int), np.array(values))
+    return BatchProposal(np.array(chosen, dtype=int), np.array(values), incumbent.best_f, incumbent.rule)
+
+
+class ThompsonDraws:
+    """Thompson sampling over a discrete pool: each batch slot takes one draw f̃ ~ N(μ_i, σ²_i), independently per
+    candidate from the posterior's marginals, and chooses the allowed candidate with the best objective of f̃. Its
+    acquisition value is that objective value. Marginals, not the joint posterior: a pool of thousands would need an
+    n × n covariance per draw, and a batch is already spread by taking a fresh draw per slot."""
+
+    def __init__(self, model: Model, pool_X: torch.Tensor, objective: Objective, chunk_size: int, seed: int):
+        self.mean, self.std = pool_predictions(model, pool_X, chunk_size)
+        self.objective = objective
+        self.rng = np.random.default_rng(seed)
+
+    def best_of_one_draw(self, choices: np.ndarray) -> tuple[int, float]:
+        draw = self.objective.score(self.mean[choices] + self.std[choices] * self.rng.standard_normal(len(choices)))
+        best = int(np.argmax(draw))
+        return int(choices[best]), float(draw[best])
 
 
 def pool_predictions(model: Model, pool_X: torch.Tensor, chunk_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,8 @@
 
 - ``E2TEnsembleModel``: the E2T ensemble as a BoTorch ``EnsembleModel``; its posterior is BoTorch's
   ``EnsemblePosterior`` over the K members, so BoTorch's acquisition functions work on it unchanged.
+- ``GaussianPoolModel``: a moment-matched Gaussian over a fixed pool (the ensemble's mean and variance plus its
+  error floor), sampled with quasi-MC like a GP.
 - ``fit_gp``: the baseline, a BoTorch ``SingleTaskGP`` on the same features (or on E2T embeddings).
 """
 
@@ -12,14 +14,19 @@ import torch
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.ensemble import EnsembleModel
+from botorch.models.model import Model
 from botorch.models.transforms import Normalize, Standardize
 from botorch.posteriors.ensemble import EnsemblePosterior
+from botorch.posteriors.gpytorch import GPyTorchPosterior
 from botorch.sampling.base import MCSampler
+from gpytorch.distributions import MultivariateNormal
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from linear_operator.operators import DiagLinearOperator
 
 from e2t_al.acquisition.fit_memo import GPFitMemo
 from e2t_al.model.ensemble import E2TEnsemble
 from e2t_al.model.inputs import DescriptorInputs
+from e2t_al.model.ridge_head import fit_ridge
 
 
 GP_FIT_ITERATIONS = 50  # L-BFGS steps; ~0.4 s each on 1,250 HOIP materials with 98 descriptors (1 thread)
@@ -63,6 +70,31 @@ class E2TEnsembleModel(EnsembleModel):
         values = values.reshape(len(self.heads), *X.shape[:-1]).movedim(0, -2)  # batch x K x n
         return values.unsqueeze(-1).to(X.dtype)
 
+    def own_domain_held_out_mean(self, pool_X: torch.Tensor, support_index: np.ndarray, domains: np.ndarray) -> torch.Tensor:
+        """The ensemble mean at every pool candidate ``(n,)`` with the candidate's own element domain taken out of
+        the support set: m(x) = (1/K) Σ_k f_k(x | S ∖ D(x)). This is the prediction E2T was meta-trained to make
+        (a domain from the others), so m − y on measured candidates is an honest extrapolation residual; for a
+        domain with no measurement it is the ordinary instant-update prediction. ``pool_X (n, d)``; the support
+        set is ``pool_X[support_index]`` with targets ``self.support_y``; ``domains (n,)`` labels."""
+        pool_X = torch.as_tensor(pool_X, dtype=torch.float32)
+        support_index = np.asarray(support_index)
+        domains = np.asarray(domains)
+        means = torch.zeros(len(pool_X), dtype=torch.float64)
+        inputs = DescriptorInputs(pool_X, [])
+        for member in self.ensemble.members:
+            embeddings = member.embed(inputs)
+            targets = member.target_scaling_.scaled(self.support_y.numpy())
+            values = torch.zeros(len(pool_X), dtype=torch.float64)
+            for domain in np.unique(domains):
+                rows = np.flatnonzero(domains == domain)
+                keep = domains[support_index] != domain
+                if keep.sum() < 2:  # nothing else measured: the whole support set
+                    keep[:] = True
+                head = fit_ridge(embeddings[support_index[keep]], targets[keep], member.config.head.ridge_lambda)
+                values[rows] = member.target_scaling_.to_target_units(head.predict(embeddings[rows])).to(torch.float64)
+            means += values / len(self.ensemble.members)
+        return means
+
     def embed(self, X: torch.Tensor) -> torch.Tensor:
         """Members' embeddings averaged over members after standardising each, ``(n, d_emb)``: for novelty."""
         inputs = DescriptorInputs(torch.as_tensor(X, dtype=torch.float32), [])
@@ -91,6 +123,35 @@ class PooledEnsembleModel(EnsembleModel):
         values = self.member_values[:, X[..., 0].long()]  # K x batch x q
         return values.movedim(0, -2).unsqueeze(-1).to(X.dtype)
 
+    def moment_matched(self, error_floor: float = 0.0) -> "GaussianPoolModel":
+        """The Gaussian with the members' mean and variance (1/K) Σ_k (f_k − f̄)² plus ``error_floor``."""
+        return GaussianPoolModel(self.member_values.mean(0), self.member_values.var(0, unbiased=False) + error_floor)
+
+
+class GaussianPoolModel(Model):
+    """Independent Gaussians over a fixed pool: f(i) ~ N(μ_i, σ²_i) for pool index i. Inputs are pool indices,
+    ``batch x q x 1`` (float); the posterior is a ``GPyTorchPosterior`` with a diagonal ``batch x q`` covariance,
+    so BoTorch's quasi-MC samplers draw as many samples as asked (not only K members)."""
+
+    def __init__(self, mean: torch.Tensor, variance: torch.Tensor):
+        super().__init__()
+        self.pool_mean = torch.as_tensor(mean, dtype=torch.float64)  # (n,)
+        self.pool_variance = torch.as_tensor(variance, dtype=torch.float64).clamp_min(1e-12)  # (n,)
+
+    @property
+    def num_outputs(self) -> int:
+        return 1
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return torch.Size([])
+
+    def posterior(self, X: torch.Tensor, output_indices=None, observation_noise=False, posterior_transform=None, **kwargs):
+        index = X[..., 0].long()  # batch x q
+        normal = MultivariateNormal(self.pool_mean[index].to(X.dtype), DiagLinearOperator(self.pool_variance[index].to(X.dtype)))
+        posterior = GPyTorchPosterior(normal)
+        return posterior_transform(posterior) if posterior_transform is not None else posterior
+
 
 class EnsembleMemberSampler(MCSampler):
     """Every member once, in order: the "MC samples" of an ``EnsemblePosterior`` are exactly its K members, so a
@@ -112,17 +173,30 @@ def mean_imputed(X: np.ndarray) -> np.ndarray:
 
 
 def fit_gp(train_X: torch.Tensor, train_y: torch.Tensor, max_iterations: int = GP_FIT_ITERATIONS,
-           warm_start: SingleTaskGP | None = None, memo: GPFitMemo | None = None) -> SingleTaskGP:
-    """``SingleTaskGP`` (Matérn-5/2 ARD, inferred noise) with normalised inputs and standardised outputs,
+           warm_start: SingleTaskGP | None = None, memo: GPFitMemo | None = None, refit: bool = True) -> SingleTaskGP:
+    """``SingleTaskGP`` (BoTorch's default kernel, inferred noise) with normalised inputs and standardised outputs,
     hyper-parameters by maximum marginal likelihood (L-BFGS, at most ``max_iterations`` steps). ``warm_start``:
-    a GP fitted on an earlier batch whose kernel and noise hyper-parameters seed the optimisation. ``memo``: reuse
-    an identical earlier fit (``GPFitMemo``). ``train_X (n, d)``, ``train_y (n,)``."""
+    a GP fitted on an earlier batch whose hyper-parameters seed the optimisation, or, with ``refit=False``, are kept
+    as they are (the GP is then only conditioned on the new data). ``memo``: reuse an identical earlier fit
+    (``GPFitMemo``). ``train_X (n, d)``, ``train_y (n,)``."""
     X = torch.as_tensor(train_X, dtype=torch.float64)
     Y = torch.as_tensor(train_y, dtype=torch.float64).reshape(-1, 1)
     model = SingleTaskGP(X, Y, input_transform=Normalize(d=X.shape[-1]), outcome_transform=Standardize(m=1))
+    return fit_hyperparameters(model, max_iterations, warm_start, memo, refit)
+
+
+def fit_hyperparameters(model: SingleTaskGP, max_iterations: int, warm_start: SingleTaskGP | None = None,
+                        memo: GPFitMemo | None = None, refit: bool = True) -> SingleTaskGP:
+    """Start ``model``'s kernel, noise and constant mean from ``warm_start``'s (when given), then maximise the
+    marginal likelihood, or, with ``refit=False`` and a warm start, keep them: exact conditioning on the new
+    training data with fixed hyper-parameters (a Cholesky, no optimisation)."""
     if warm_start is not None:
         model.covar_module.load_state_dict(warm_start.covar_module.state_dict())
         model.likelihood.load_state_dict(warm_start.likelihood.state_dict())
+        if hasattr(model.mean_module, "constant") and hasattr(warm_start.mean_module, "constant"):
+            model.mean_module.constant.data.copy_(warm_start.mean_module.constant.data)
+        if not refit:
+            return model.eval()
     fit = memo.fit if memo is not None else fit_gpytorch_mll
     fit(ExactMarginalLogLikelihood(model.likelihood, model), optimizer_kwargs={"options": {"maxiter": max_iterations}})
     return model

@@ -36,7 +36,8 @@ def score(values: np.ndarray, objective: str, low: float | None = None, high: fl
 
 
 def parse_objective(text: str) -> tuple[str, float | None, float | None]:
-    """``max``/``maximise``, ``min``/``minimise``, ``target:1.5`` or ``window:1.2:1.6`` → (objective, low, high)."""
+    """``max``/``maximise``, ``min``/``minimise``, ``target:1.5``, or a window ``target:1.2:1.6`` (also written
+    ``window:1.2:1.6``) → (objective, low, high)."""
     text = text.strip().lower()
     if text in ("max", "maximise", "maximize"):
         return "maximise", None, None
@@ -46,9 +47,9 @@ def parse_objective(text: str) -> tuple[str, float | None, float | None]:
     try:
         if parts[0] == "target" and len(parts) == 2:
             return "target_window", float(parts[1]), float(parts[1])
-        if parts[0] == "window" and len(parts) == 3:
+        if parts[0] in ("target", "window") and len(parts) == 3 and float(parts[1]) <= float(parts[2]):
             return "target_window", float(parts[1]), float(parts[2])
     except ValueError:
         pass
-    raise ValueError(f"objective {text!r}: use max, min, target:VALUE or window:LOW:HIGH")
+    raise ValueError(f"objective {text!r}: use max, min, target:VALUE or target:LOW:HIGH (LOW ≤ HIGH)")
 

@@ -5,6 +5,8 @@ Per seed, an E2T ensemble is meta-trained outside the domain. For each k, k mate
 - ``instant``: the k join the support set (no gradient step);
 - ``finetune``: the ensemble fine-tuned on episodes mixing the old data and the k (``E2TEnsemble.fine_tune``);
 - ``gp``: BoTorch ``SingleTaskGP`` on the same descriptors, trained on everything measured;
+- ``e2t_gp``: the E2T-informed GP (``acquisition/e2t_gp.py``): the instant-update ensemble's domain level as its
+  prior mean, fitted on the residuals of everything measured;
 - ``scratch``: E2T members meta-trained from scratch on everything measured.
 """
 
@@ -25,14 +27,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # 
 from rich.table import Table  # noqa: E402
 
 from e2t_al.acquisition.batch import pool_predictions  # noqa: E402
-from e2t_al.acquisition.models import fit_gp  # noqa: E402
+from e2t_al.acquisition.e2t_gp import domain_level, fit_e2t_gp, pool_inputs  # noqa: E402
+from e2t_al.acquisition.models import E2TEnsembleModel, fit_gp, mean_imputed  # noqa: E402
 from e2t_al.bench.metrics import regression_metrics  # noqa: E402
 from e2t_al.config import AdaptationConfig, ExtrapolationBenchConfig  # noqa: E402
 from e2t_al.data import DataError, load_dataset  # noqa: E402
 from e2t_al.model.ensemble import E2TEnsemble  # noqa: E402
 from e2t_al.model.inputs import DescriptorInputs, subset_inputs  # noqa: E402
 
-METHODS = ("instant", "finetune", "gp", "scratch")
+METHODS = ("instant", "finetune", "gp", "e2t_gp", "scratch")
 
 
 def run_adaptation(config: ExtrapolationBenchConfig, holdout: str, shots: list[int], seeds: int, adaptation: AdaptationConfig,
@@ -51,6 +54,7 @@ def run_adaptation(config: ExtrapolationBenchConfig, holdout: str, shots: list[i
     y = dataset.target(config.target)
     keys = dataset.domain_keys
     inputs = DescriptorInputs(torch.as_tensor(X, dtype=torch.float32), [])
+    gp_inputs = pool_inputs(mean_imputed(X), dataset.domains)
     results = {m: {str(k): {"r2": [], "rmse": []} for k in shots} for m in METHODS}
     seconds = {m: [] for m in METHODS}
     scratch_config = config.ensemble.model_copy(update={"members": scratch_members or config.ensemble.members})
@@ -63,7 +67,7 @@ def run_adaptation(config: ExtrapolationBenchConfig, holdout: str, shots: list[i
             base = E2TEnsemble(config.ensemble, base_seed=seed).fit(subset_inputs(inputs, train), y[train], [keys[i] for i in train], progress=False)
             bar.advance(task, config.ensemble.members)
             order = np.random.default_rng(seed).permutation(domain)
-            gp = None
+            gp = e2t_gp = None
             for k in shots:
                 shot, test = order[:k], order[k:]
                 known = np.concatenate([train, shot])
@@ -89,6 +93,15 @@ def run_adaptation(config: ExtrapolationBenchConfig, holdout: str, shots: list[i
                 seconds["gp"].append(time.perf_counter() - clock)
                 _score(results["gp"][str(k)], y[test], mean)
                 bar.advance(task)
+
+                bar.update(task, description=f"seed {seed + 1}/{seeds}, k={k}: E2T-informed GP")
+                clock = time.perf_counter()
+                prior = domain_level(E2TEnsembleModel(base, torch.as_tensor(X[known]), torch.as_tensor(y[known]))
+                                     .own_domain_held_out_mean(X, known, dataset.domains), dataset.domains)
+                e2t_gp = fit_e2t_gp(gp_inputs, prior, known, y[known], warm_start=e2t_gp)
+                mean, _ = pool_predictions(e2t_gp, gp_inputs[test])
+                seconds["e2t_gp"].append(time.perf_counter() - clock)
+                _score(results["e2t_gp"][str(k)], y[test], mean)
 
                 bar.update(task, description=f"seed {seed + 1}/{seeds}, k={k}: E2T from scratch")
                 clock = time.perf_counter()

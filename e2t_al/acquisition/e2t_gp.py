@@ -1,0 +1,113 @@
+"""The E2T-informed GP (``surrogate: e2t_gp``): a BoTorch ``SingleTaskGP`` whose prior mean is the E2T ensemble.
+
+    y(x) = m(x) + c + r(x) + ε,   r ~ GP(0, s² k(x, x') + s_D² 1[D(x) = D(x')]),   ε ~ N(0, σ²)
+
+- m(x): E2T's level for x's element domain D(x): the mean over D(x)'s candidates of the ensemble's prediction
+  with D(x) taken out of the support set (``E2TEnsembleModel.own_domain_held_out_mean``, ``domain_level``).
+  Per candidate (``e2t_gp_prior: candidate``) the prediction itself is used instead. Why the level: on HOIP with the
+  three fluoride domains unexplored (seed 0), E2T put each domain's level within 0.05-0.31 eV but ordered the pool
+  poorly (Spearman 0.08), while a plain GP ordered it better (0.37) with its level 1.5 eV too low. And the encoder
+  has seen every measured domain in training, so per-candidate residuals there are in-sample small (0.10 eV): the
+  GP learned a vanishing kernel and simply returned E2T's order. With the domain level as mean, the residuals are
+  the within-domain variation, which the kernel learns on the descriptors: Spearman 0.67 on that pool, bias −0.27 eV.
+- c: a learned constant (``ConstantMean``); k: BoTorch's dimension-scaled RBF kernel on the normalised
+  descriptors, scaled by a learned s² (``ScaleKernel``), since residuals are smaller than the targets.
+- s_D² 1[D(x) = D(x')]: a residual shared by every material of one element domain (``SameDomainKernel``). E2T's
+  error on an unseen domain is largely such a level (it under-predicted Ge-F by about 0.15 eV), so one
+  measurement in the domain moves all its candidates, shrunk by s_D² against the noise.
+
+With no measurement in a new domain, the posterior mean there is m + c + what the kernel carries over from
+nearby domains: E2T's level. Each measurement in the domain then moves it as a GP moves, so it ranks like a GP.
+
+The pool is fixed, so m is precomputed per candidate: the GP's inputs are the descriptors, then the element
+domain's number, then the pool index (``pool_inputs``). Each kernel reads its columns (``active_dims``);
+``PoolPriorMean`` reads the index. Hyper-parameters are fitted like the GP baseline's (``fit_hyperparameters``: warm starts, refits every few
+batches, memo).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from botorch.models import SingleTaskGP
+from botorch.models.transforms import Normalize, Standardize
+from botorch.exceptions import InputDataWarning
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.kernels import Kernel, ScaleKernel
+from gpytorch.means import ConstantMean, Mean
+
+from e2t_al.acquisition.fit_memo import GPFitMemo
+from e2t_al.acquisition.models import GP_FIT_ITERATIONS, fit_hyperparameters
+
+
+class PoolPriorMean(Mean):
+    """m(x) = table[i(x)] + c, where i(x) is the pool index held in the input's last column, ``table (n,)`` the
+    prior mean of every pool candidate (in the GP's standardised units) and c a learned constant."""
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__()
+        self.register_buffer("table", torch.as_tensor(table, dtype=torch.float64))
+        self.offset = ConstantMean()
+
+    @property
+    def constant(self) -> torch.nn.Parameter:  # warm starts copy it like a ConstantMean's
+        return self.offset.constant
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # batch x n x (d + 1) -> batch x n
+        return self.table[x[..., -1].round().long()].to(x.dtype) + self.offset(x)
+
+
+class SameDomainKernel(Kernel):
+    """k(x, x') = 1 where x and x' belong to the same element domain, else 0; its one input column holds the
+    domain's number (``active_dims``)."""
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
+        if diag:
+            return torch.ones(x1.shape[:-1], dtype=x1.dtype)
+        return (x1[..., :, None, 0] == x2[..., None, :, 0]).to(x1.dtype)
+
+
+def domain_level(values: torch.Tensor, domains: np.ndarray) -> torch.Tensor:
+    """Each candidate's value replaced by the mean over its element domain's candidates, ``(n,)``."""
+    values = torch.as_tensor(values, dtype=torch.float64).clone()
+    domains = np.asarray(domains).astype(str)
+    for domain in np.unique(domains):
+        rows = torch.as_tensor(np.flatnonzero(domains == domain))
+        values[rows] = values[rows].mean()
+    return values
+
+
+def pool_inputs(features: np.ndarray | torch.Tensor, domains: np.ndarray) -> torch.Tensor:
+    """The GP's inputs for a pool, ``(n, d + 2)``: descriptors ``(n, d)``, the number of each candidate's element
+    domain (labels ``domains (n,)``), and its pool index."""
+    features = torch.as_tensor(features, dtype=torch.float64)
+    _, domain_number = np.unique(np.asarray(domains).astype(str), return_inverse=True)
+    return torch.cat([features, torch.as_tensor(domain_number, dtype=torch.float64).unsqueeze(-1),
+                      torch.arange(len(features), dtype=torch.float64).unsqueeze(-1)], dim=-1)
+
+
+def fit_e2t_gp(pool_X: torch.Tensor, prior_mean: torch.Tensor, train_index: np.ndarray, train_y: np.ndarray,
+               max_iterations: int = GP_FIT_ITERATIONS, warm_start: SingleTaskGP | None = None,
+               memo: GPFitMemo | None = None, refit: bool = True) -> SingleTaskGP:
+    """The E2T-informed GP on the measured candidates ``train_index`` with values ``train_y``.
+
+    Args:
+        pool_X: ``pool_inputs(descriptors, domains)``, ``(n, d + 2)``; missing descriptors already imputed.
+        prior_mean: E2T's prediction for every candidate, target units, ``(n,)``.
+        warm_start, memo, refit: as for ``fit_gp``.
+    """
+    X = torch.as_tensor(pool_X, dtype=torch.float64)[torch.as_tensor(np.asarray(train_index))]
+    Y = torch.as_tensor(np.asarray(train_y), dtype=torch.float64).reshape(-1, 1)
+    d = X.shape[-1] - 2
+    outcome = Standardize(m=1)
+    outcome(Y)  # learns the standardisation; SingleTaskGP applies the same to Y, and the prior mean must match it
+    table = (torch.as_tensor(prior_mean, dtype=torch.float64) - outcome.means.reshape(())) / outcome.stdvs.reshape(())
+    kernel = (ScaleKernel(get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=list(range(d))))
+              + ScaleKernel(SameDomainKernel(active_dims=[d])))
+    with warnings.catch_warnings():  # the domain number and pool index are left unscaled on purpose
+        warnings.simplefilter("ignore", InputDataWarning)
+        model = SingleTaskGP(X, Y, covar_module=kernel, mean_module=PoolPriorMean(table),
+                             input_transform=Normalize(d=d + 2, indices=list(range(d))), outcome_transform=outcome)
+        return fit_hyperparameters(model, max_iterations, warm_start, memo, refit)

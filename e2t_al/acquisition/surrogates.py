@@ -1,0 +1,60 @@
+"""The model that scores a campaign's pool, as the acquisition config names it (``surrogate``): one builder for
+the campaign loop and the discovery benchmark.
+
+- ``e2t``: the E2T ensemble with every measurement as its support set, its members' predictions over the pool
+  computed once (``PooledEnsembleModel``; the acquisition searches over pool indices).
+- ``e2t_gp``: the E2T-informed GP (``e2t_al.acquisition.e2t_gp``) on the mean-imputed descriptors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from botorch.models import SingleTaskGP
+from botorch.models.model import Model
+
+from e2t_al.acquisition.e2t_gp import domain_level, fit_e2t_gp, pool_inputs
+from e2t_al.acquisition.fit_memo import GPFitMemo
+from e2t_al.acquisition.models import GP_FIT_ITERATIONS, E2TEnsembleModel, mean_imputed
+from e2t_al.config import AcquisitionConfig
+from e2t_al.model.ensemble import E2TEnsemble
+
+GP_REFIT_ITERATIONS = 20  # L-BFGS steps of a warm-started refit
+
+
+@dataclass
+class PoolSurrogate:
+    """A BoTorch model over the pool and its inputs: ``pool_X (n, ·)`` rows in candidate order."""
+
+    model: Model
+    pool_X: torch.Tensor
+
+
+def gp_schedule(batch_number: int, refit_every: int, previous: SingleTaskGP | None) -> tuple[int, bool]:
+    """(L-BFGS steps, refit?) for a GP surrogate at ``batch_number`` (0, 1, …): a full fit the first time, then
+    warm-started refits every ``refit_every`` batches, and in between only conditioning on the new data."""
+    if previous is None:
+        return GP_FIT_ITERATIONS, True
+    return GP_REFIT_ITERATIONS, batch_number % refit_every == 0
+
+
+def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np.ndarray, measured: np.ndarray,
+                  measured_y: np.ndarray, domains: np.ndarray, batch_number: int = 0,
+                  previous: SingleTaskGP | None = None, memo: GPFitMemo | None = None) -> PoolSurrogate:
+    """The configured E2T surrogate over ``features (n, d)``, given the measured rows ``measured (n,)`` and their
+    values ``measured_y``. ``previous``: the last batch's ``e2t_gp`` (warm start, or kept hyper-parameters)."""
+    measured = np.asarray(measured, dtype=bool)
+    model = E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(measured_y))
+    if config.surrogate == "e2t":
+        pooled = model.on_pool(torch.as_tensor(features), config.chunk_size)
+        return PoolSurrogate(pooled, torch.arange(len(features), dtype=torch.float64).unsqueeze(-1))
+    prior_mean = model.own_domain_held_out_mean(features, np.flatnonzero(measured), domains)
+    if config.e2t_gp_prior == "domain_level":
+        prior_mean = domain_level(prior_mean, domains)
+    pool_X = pool_inputs(mean_imputed(features), domains)
+    steps, refit = gp_schedule(batch_number, config.gp_refit_every, previous)
+    gp = fit_e2t_gp(pool_X, prior_mean, np.flatnonzero(measured), measured_y, max_iterations=steps,
+                    warm_start=previous, memo=memo, refit=refit)
+    return PoolSurrogate(gp, pool_X)

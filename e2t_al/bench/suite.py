@@ -1,0 +1,143 @@
+"""``e2t-al bench discovery-suite``: named discovery scenarios (``configs/discovery_suite.yaml``) run through
+``run_discovery``, merged into one report.
+
+The report is ``scenarios.<name>`` = the scenario's ``bench discovery`` report, whose per-seed lists
+(``strategies.<name>.{batches_to_best, experiments_to_best, top5_recall, ef, af_random, af_gp, …}``) follow
+``seed_values``. A run with other seeds (``--first-seed``) is merged into an existing report seed by seed, and a
+scenario is written as soon as it finishes, so a stopped suite keeps what it ran.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import Field
+from rich.console import Console
+from rich.table import Table
+
+from e2t_al.acquisition.batch import Objective
+from e2t_al.acquisition.objectives import parse_objective
+from e2t_al.bench.discovery import (PER_SEED, STRATEGIES, Scenario, best_so_far_plot, derived_metrics,
+                                    enhancement_factors, interval_text, run_discovery)
+from e2t_al.config import CampaignConfig, Strict, load_config
+from e2t_al.data import DataError
+from e2t_al.data.paths import PROJECT_ROOT
+
+
+class ScenarioConfig(Strict):
+    """One named scenario: which domains are unexplored and pooled, what to find, how the campaign starts."""
+
+    dataset: str = "hoip"
+    target: str | None = None  # default: the model config's
+    holdout: list[str]
+    objective: str = "max"  # max, min, target:VALUE, target:LOW:HIGH
+    source_fraction: float = 1.0
+    noise: float = 0.0
+    pool: str = "holdout"
+    config: Path | None = None  # campaign YAML for the model; default configs/discovery_<dataset>.yaml
+    baybe_seeds: int | None = None  # BayBE on fewer seeds where it is too slow (the report says so)
+    description: str = ""
+
+
+class SuiteConfig(Strict):
+    strategies: list[str] = Field(default_factory=lambda: ["e2t", "e2t-gp-qlogei", "gp-qlogei", "baybe", "random"])
+    budget: int = 40
+    batch: int = 4
+    scenarios: dict[str, ScenarioConfig]
+
+
+def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console: Console | None = None,
+              workers: int = 1, data_dir: Path | None = None, only: list[str] | None = None,
+              strategies: list[str] | None = None) -> dict:
+    console = console or Console()
+    suite = load_config(path, SuiteConfig)
+    names = only or list(suite.scenarios)
+    unknown = [n for n in names if n not in suite.scenarios]
+    if unknown:
+        raise DataError(f"unknown scenarios {unknown}; the suite has {', '.join(suite.scenarios)}")
+    strategies = strategies or suite.strategies
+    bad = [s for s in strategies if s not in STRATEGIES]
+    if bad:
+        raise DataError(f"unknown strategies {bad}; choose from {', '.join(STRATEGIES)}")
+    report = json.loads(json_path.read_text()) if json_path.exists() else {"suite": str(path), "scenarios": {}}
+    for name in names:
+        scenario = suite.scenarios[name]
+        console.rule(f"scenario {name}" + (f": {scenario.description}" if scenario.description else ""))
+        config = load_config(scenario.config or PROJECT_ROOT / "configs" / f"discovery_{scenario.dataset}.yaml", CampaignConfig)
+        if config.dataset != scenario.dataset:
+            raise DataError(f"scenario {name}: its model config is for {config.dataset!r}, not {scenario.dataset!r}")
+        config = config.model_copy(update={k: v for k, v in {"target": scenario.target, "data_dir": data_dir}.items() if v})
+        plan = Scenario(tuple(scenario.holdout), Objective(*parse_objective(scenario.objective)), suite.budget,
+                        suite.batch, scenario.pool, scenario.source_fraction, scenario.noise)
+        runs = [strategies]
+        if "baybe" in strategies and scenario.baybe_seeds is not None:
+            runs = [[s for s in strategies if s != "baybe"]]
+            baybe_seeds = max(0, min(seeds, scenario.baybe_seeds - first_seed))
+            if baybe_seeds:
+                runs.append(["baybe"])
+            console.print(f"[yellow]{name}: baybe runs on seeds < {scenario.baybe_seeds} only (too slow here)[/]")
+        for run_strategies in runs:
+            n = seeds if run_strategies != ["baybe"] else baybe_seeds
+            part = run_discovery(config, plan, seeds=n, strategies=run_strategies, json_path=None, console=console,
+                                 workers=workers, first_seed=first_seed)
+            part["target"] = config.target
+            report["scenarios"][name] = merge_reports(report["scenarios"].get(name), part)
+            report["scenarios"][name]["description"] = scenario.description
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(report, indent=2))
+        best_so_far_plot(report["scenarios"][name], json_path.with_name(f"{json_path.stem}_{name}.png"))
+    console.print(suite_table(report, strategies))
+    console.print(f"wrote {json_path} and one best-so-far plot per scenario beside it")
+    return report
+
+
+def merge_reports(old: dict | None, new: dict) -> dict:
+    """One scenario's report with the seeds of both; a seed in both takes ``new``'s runs. Derived metrics (recall
+    at n, EF, acceleration factors) are recomputed from the merged per-seed curves."""
+    if old is None:
+        return new
+    merged = {**old, **{k: v for k, v in new.items() if k not in ("strategies", "seed_values", "seeds")}}
+    seeds = sorted(set(old["seed_values"]) | set(new["seed_values"]))
+    strategies = {}
+    for name in dict.fromkeys(list(old["strategies"]) + list(new["strategies"])):
+        by_seed: dict[int, dict] = {}
+        for report in (old, new):
+            record = report["strategies"].get(name)
+            if not record:
+                continue
+            for i, seed in enumerate(record["seed_values"]):
+                by_seed[seed] = {key: record[key][i] for key in PER_SEED if key in record}
+        ordered = [s for s in seeds if s in by_seed]
+        strategies[name] = {key: [by_seed[s][key] for s in ordered] for key in PER_SEED}
+        strategies[name]["seed_values"] = ordered
+        resolved = (new["strategies"].get(name) or old["strategies"].get(name) or {}).get("resolved")
+        if resolved:
+            strategies[name]["resolved"] = resolved
+    merged["seed_values"] = seeds
+    merged["strategies"] = derived_metrics(strategies, merged["pool_size"], merged["budget"])
+    merged["seeds"] = min((len(r["experiments_to_best"]) for r in strategies.values()), default=0)
+    merged["enhancement_factor"] = enhancement_factors(merged["strategies"])
+    return merged
+
+
+def suite_table(report: dict, strategies: list[str]) -> Table:
+    table = Table(title="discovery suite: median batches to the best [90% bootstrap interval] (in-window hits for "
+                        "window scenarios); * = some seeds never found it (counted as batches + 1)")
+    table.add_column("scenario")
+    for name in strategies:
+        table.add_column(name)
+    for scenario, result in report["scenarios"].items():
+        window = result["objective"]["kind"] == "target_window"
+        cells = []
+        for name in strategies:
+            record = result["strategies"].get(name)
+            if not record or not record["experiments_to_best"]:
+                cells.append("-")
+                continue
+            values = record["in_window_hits"] if window else record["batches_to_best"]
+            text = interval_text(values).split(" (")[0]
+            star = "" if window or all(record["found"]) else "*"
+            cells.append(f"{text}{star} n={len(values)}")
+        table.add_row(f"{scenario} ({result['pool_size']})", *cells)
+    return table

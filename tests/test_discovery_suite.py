@@ -1,0 +1,114 @@
+"""The discovery suite and the scenario options of ``bench discovery``, on small real problems with a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from e2t_al.acquisition.batch import Objective
+from e2t_al.acquisition.objectives import parse_objective
+from e2t_al.bench.discovery import Scenario, acceleration, median_interval, resolve_e2t, run_discovery
+from e2t_al.bench.suite import merge_reports, run_suite
+from e2t_al.config import AcquisitionConfig, CampaignConfig
+
+TINY_MODEL = {"members": 1, "model": {"encoder": {"descriptors": ["composition"], "hidden": [32], "embedding_dim": 8},
+                                      "training": {"max_steps": 20, "validation_domains": 1, "validate_every": 10}}}
+
+
+def tiny_config(**acquisition) -> CampaignConfig:
+    return CampaignConfig.model_validate({"name": "discovery", "dataset": "mp", "target": "band_gap", "unit": "eV",
+                                          "ensemble": TINY_MODEL, "acquisition": acquisition})
+
+
+def test_suite_runs_two_scenarios_and_merges_later_seeds(mp, tmp_path):
+    model = tmp_path / "model.yaml"
+    model.write_text(yaml.safe_dump(tiny_config(surrogate="e2t_gp").model_dump(mode="json")))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump({
+        "strategies": ["e2t", "gp-qlogei", "random"], "budget": 6, "batch": 3,
+        "scenarios": {
+            # a tenth of the other compounds measured at the start keeps the GPs small (a smoke test)
+            "li-pooled": {"dataset": "mp", "target": "band_gap", "holdout": ["Li", "Na"], "source_fraction": 0.1,
+                          "config": str(model)},
+            "k-window": {"dataset": "mp", "target": "band_gap", "holdout": ["K"], "objective": "target:1:2",
+                         "noise": 0.05, "source_fraction": 0.1, "config": str(model)}}}))
+    out = tmp_path / "suite.json"
+    run_suite(suite, seeds=1, first_seed=0, json_path=out)
+    run_suite(suite, seeds=1, first_seed=1, json_path=out)  # a second part: merged, not overwritten
+    report = json.loads(out.read_text())
+    assert set(report["scenarios"]) == {"li-pooled", "k-window"}
+    for name, scenario in report["scenarios"].items():
+        assert scenario["seed_values"] == [0, 1] and scenario["seeds"] == 2
+        assert (tmp_path / f"suite_{name}.png").exists()
+        e2t = scenario["strategies"]["e2t"]
+        assert e2t["resolved"] == "e2t-gp-qlogei"
+        for record in scenario["strategies"].values():
+            assert record["seed_values"] == [0, 1]
+            for key in ("batches_to_best", "experiments_to_best", "af_random", "af_gp"):
+                assert len(record[key]) == 2
+            assert all(len(v) == 2 for v in record["top5_recall"].values()) and set(record["ef"]) == {"@6"}
+    window = report["scenarios"]["k-window"]
+    assert window["objective"] == {"kind": "target_window", "low": 1.0, "high": 2.0} and window["noise"] == 0.05
+    assert all(isinstance(h, int) for h in window["strategies"]["random"]["in_window_hits"])
+    gp = report["scenarios"]["li-pooled"]["strategies"]["gp-qlogei"]
+    assert all(f is None or f == pytest.approx(1.0) for f in gp["af_gp"])  # the GP against itself
+
+
+def test_pooled_holdouts_source_fraction_and_noise(mp, tmp_path):
+    def run(**options):
+        return run_discovery(tiny_config(), Scenario(("Li", "Na"), Objective("maximise"), budget=6, batch=3, **options),
+                             seeds=1, strategies=["random"])
+
+    full, scarce = run(source_fraction=1.0), run(source_fraction=0.2)
+    assert full["holdout_domains"] == ["Li", "Na"] and full["pool_size"] == scarce["pool_size"]  # the same scope
+    values = dict(zip(mp.ids.tolist(), mp.target("band_gap").tolist()))
+    in_scope = [i for i, keys in zip(mp.ids.tolist(), mp.domain_keys) if keys & {"Li", "Na"} and np.isfinite(values[i])]
+    assert full["best"]["value"] == pytest.approx(max(values[i] for i in in_scope))
+    noisy = run(noise=0.5, source_fraction=0.2)  # judged on the true values: its best-so-far curve only holds data-set values
+    assert noisy["noise"] == 0.5
+    assert set(np.round(noisy["strategies"]["random"]["best_so_far"][0], 6)) <= {round(v, 6) for v in values.values()
+                                                                                    if np.isfinite(v)}
+
+
+def test_scenario_options_are_checked(tmp_path):
+    from e2t_al.data import DataError
+
+    for options, message in (({"source_fraction": 0.0}, "source-fraction"), ({"noise": -1.0}, "noise")):
+        with pytest.raises(DataError, match=message):
+            run_discovery(tiny_config(), Scenario(("Li",), Objective(), 6, 3, **options), seeds=1, strategies=["random"])
+
+
+def test_target_window_objective_parses_and_e2t_resolves():
+    assert parse_objective("target:1.2:1.6") == ("target_window", 1.2, 1.6)
+    assert parse_objective("target:1.4") == ("target_window", 1.4, 1.4)
+    with pytest.raises(ValueError, match="LOW ≤ HIGH"):
+        parse_objective("target:1.6:1.2")
+    assert resolve_e2t(AcquisitionConfig()) == "e2t-qlogei"
+    assert resolve_e2t(AcquisitionConfig(posterior="gaussian", function="thompson")) == "e2t-thompson"
+    assert resolve_e2t(AcquisitionConfig(surrogate="e2t_gp", function="qucb")) == "e2t-gp-ucb"
+
+
+def test_acceleration_factor_and_bootstrap_median_by_hand():
+    ours = [0.0, 0.5, 0.5, 1.0]  # reaches its final recall 1.0 at experiment 4
+    assert acceleration(ours, None, pool_size=100, budget=4) == pytest.approx(100 / 4)  # random needs r · pool
+    assert acceleration(ours, [0.0, 0.0, 0.5, 0.5], 100, 4) == pytest.approx(5 / 4)  # never: budget + 1
+    assert acceleration([0.0] * 4, [1.0] * 4, 100, 4) is None
+    median, low, high = median_interval([1, 2, 3, 4, 100])
+    assert median == 3 and 1 <= low <= 3 <= high <= 100
+
+
+def test_merge_keeps_each_seed_once_and_takes_the_newer_run():
+    def part(seeds, value):
+        record = {key: [value] * len(seeds) for key in ("experiments_to_best", "batches_to_best", "seconds",
+                                                         "in_window_hits")}
+        record.update(seed_values=list(seeds), found=[True] * len(seeds), recall_curve=[[0.0, 1.0]] * len(seeds),
+                      best_so_far=[[1.0, 2.0]] * len(seeds), regret_curve=[[1.0, 0.0]] * len(seeds))
+        return {"seed_values": list(seeds), "budget": 2, "batch": 1, "pool_size": 10, "strategies": {"random": record}}
+
+    merged = merge_reports(part([0, 1], 2), part([1, 2], 5))
+    assert merged["seed_values"] == [0, 1, 2] and merged["seeds"] == 3
+    assert merged["strategies"]["random"]["experiments_to_best"] == [2, 5, 5]
+    assert merged["strategies"]["random"]["top5_recall"]["@2"] == [1.0, 1.0, 1.0]
