@@ -100,7 +100,7 @@ def bench_adaptation(
     members: Optional[int] = typer.Option(None), scratch_members: Optional[int] = typer.Option(None, help="members of the from-scratch ensemble"),
     finetune_steps: int = typer.Option(200), data_dir: Optional[Path] = typer.Option(None),
 ):
-    """R² and RMSE on the rest of a held-out domain after k of its measurements: instant, finetune, gp, scratch."""
+    """R² and RMSE on the rest of a held-out domain after k of its measurements: instant, finetune, gp, e2t_gp, scratch."""
     from e2t_al.bench.adaptation import run_adaptation
     from e2t_al.config import AdaptationConfig
 

@@ -109,10 +109,14 @@ class AcquisitionConfig(Strict):
     """How a batch is chosen from the candidate pool (``e2t_al.acquisition``)."""
 
     # The surrogate that scores the pool: "e2t", the E2T ensemble; "e2t_gp", a GP on the descriptors whose prior
-    # mean is the E2T ensemble's prediction, fitted on the residuals (``e2t_al.acquisition.e2t_gp``).
-    surrogate: Literal["e2t", "e2t_gp"] = "e2t"
+    # mean is the E2T ensemble's prediction, fitted on the residuals (``e2t_al.acquisition.e2t_gp``). The default is
+    # the one chosen on the discovery suite's development seeds (configs/discovery_suite.yaml).
+    surrogate: Literal["e2t", "e2t_gp"] = "e2t_gp"
     # e2t_gp's prior mean: E2T's level for each element domain, or E2T's prediction for each candidate
     e2t_gp_prior: Literal["domain_level", "candidate"] = "domain_level"
+    # e2t_gp: the scope's (unexplored) domains get a level uncertainty of E2T's validation error (the ensemble's
+    # error floor) on top of the learned kernels, which only saw measured domains' residuals
+    e2t_gp_scope_level: bool = False
     # How the E2T ensemble's posterior is sampled: "members", each member once (K samples); "gaussian", a Gaussian
     # with the members' mean and variance plus the error floor, drawn with ``mc_samples`` quasi-MC samples.
     posterior: Literal["members", "gaussian"] = "members"

@@ -200,7 +200,9 @@ def score_and_choose(state: CampaignState, ensemble: E2TEnsemble, features: np.n
     scores and the acquisition read the same pooled posterior. The incumbent is taken in the campaign's scope."""
     config = state.config.acquisition
     measured = state.measured
-    pooled = e2t_surrogate(config, ensemble, features, measured, state.measured_value[measured], state.domains)
+    scope = campaign_scope(state)
+    pooled = e2t_surrogate(config, ensemble, features, measured, state.measured_value[measured], state.domains,
+                           in_scope=scope)
     mean, std = pool_predictions(pooled.model, pooled.pool_X, config.chunk_size)
     if config.surrogate == "e2t":  # the members' spread, plus the error they showed on unseen domains
         std = np.sqrt(std**2 + ensemble.error_floor())
@@ -209,7 +211,7 @@ def score_and_choose(state: CampaignState, ensemble: E2TEnsemble, features: np.n
                         composition_novelty(state.domains.tolist(), set(state.domains[measured].tolist())))
     batch = propose_batch(pooled.model, pooled.pool_X, measured, state.measured_value[measured], config,
                           objective_of(state.config), pending=state.pending, domains=state.domains,
-                          in_scope=campaign_scope(state), error_floor=ensemble.error_floor(), seed=state.iteration)
+                          in_scope=scope, error_floor=ensemble.error_floor(), seed=state.iteration)
     return scores, batch
 
 

@@ -288,3 +288,27 @@ def test_e2t_gp_learns_a_domain_like_a_gp(tiny):
     mean, _ = pool_predictions(gp, pool_inputs(X, domains))
     rest = new[4:]
     assert np.abs(mean[rest] - y[rest]).mean() < 0.5 * np.abs(prior.numpy()[rest] - y[rest]).mean()
+
+
+def test_domain_level_and_the_scope_level_kernel(tiny):
+    """The domain level is each domain's mean; the scope-level term adds its variance u² to every candidate of the
+    scope's domains and nothing elsewhere, and correlates a scope domain's candidates with each other only."""
+    from e2t_al.acquisition.e2t_gp import ScopeLevelKernel, domain_level, fit_e2t_gp, pool_inputs
+
+    X, y, domains, ensemble = tiny
+    level = domain_level(torch.arange(6, dtype=torch.float64), np.array(["a", "b", "a", "b", "b", "c"]))
+    np.testing.assert_allclose(level.numpy(), [1.0, 8 / 3, 1.0, 8 / 3, 8 / 3, 5.0])
+    scope = domains == "C-Y"
+    measured = ~scope
+    inputs = pool_inputs(X, domains)
+    prior = torch.as_tensor(y, dtype=torch.float64)
+    plain = fit_e2t_gp(inputs, prior, np.flatnonzero(measured), y[measured], max_iterations=10)
+    with_level = fit_e2t_gp(inputs, prior, np.flatnonzero(measured), y[measured], warm_start=plain, refit=False,
+                            level_std=torch.as_tensor(np.where(scope, 0.5, 0.0)))
+    _, std_plain = pool_predictions(plain, inputs)
+    _, std_level = pool_predictions(with_level, inputs)
+    np.testing.assert_allclose(std_level[scope] ** 2 - std_plain[scope] ** 2, 0.25, rtol=1e-3)
+    np.testing.assert_allclose(std_level[~scope], std_plain[~scope], rtol=1e-6)
+    kernel = ScopeLevelKernel(torch.tensor([0.0, 2.0, 3.0]))
+    pairs = torch.tensor([[7.0, 0.0], [7.0, 1.0], [7.0, 2.0], [8.0, 2.0]])  # (domain number, pool index)
+    assert kernel(pairs).to_dense().tolist() == [[0, 0, 0, 0], [0, 4, 6, 0], [0, 6, 9, 0], [0, 0, 0, 9]]

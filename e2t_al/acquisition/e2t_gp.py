@@ -69,6 +69,23 @@ class SameDomainKernel(Kernel):
         return (x1[..., :, None, 0] == x2[..., None, :, 0]).to(x1.dtype)
 
 
+class ScopeLevelKernel(Kernel):
+    """k(x, x') = u_i u_j 1[D(x) = D(x')] with fixed u per pool candidate (``level_std (n,)``, read by the pool
+    index): a level shared by a domain whose size E2T's own validation error sets, for the domains in the
+    campaign's scope only. The measured domains' levels are known, E2T's level for an unexplored one is not.
+    Input columns: the domain's number, then the pool index (``active_dims``)."""
+
+    def __init__(self, level_std: torch.Tensor, **kwargs):
+        super().__init__(**kwargs)
+        self.register_buffer("level_std", torch.as_tensor(level_std, dtype=torch.float64))
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
+        u1, u2 = self.level_std[x1[..., 1].round().long()].to(x1.dtype), self.level_std[x2[..., 1].round().long()].to(x1.dtype)
+        if diag:
+            return u1**2
+        return u1[..., :, None] * u2[..., None, :] * (x1[..., :, None, 0] == x2[..., None, :, 0]).to(x1.dtype)
+
+
 def domain_level(values: torch.Tensor, domains: np.ndarray) -> torch.Tensor:
     """Each candidate's value replaced by the mean over its element domain's candidates, ``(n,)``."""
     values = torch.as_tensor(values, dtype=torch.float64).clone()
@@ -90,13 +107,15 @@ def pool_inputs(features: np.ndarray | torch.Tensor, domains: np.ndarray) -> tor
 
 def fit_e2t_gp(pool_X: torch.Tensor, prior_mean: torch.Tensor, train_index: np.ndarray, train_y: np.ndarray,
                max_iterations: int = GP_FIT_ITERATIONS, warm_start: SingleTaskGP | None = None,
-               memo: GPFitMemo | None = None, refit: bool = True) -> SingleTaskGP:
+               memo: GPFitMemo | None = None, refit: bool = True, level_std: torch.Tensor | None = None) -> SingleTaskGP:
     """The E2T-informed GP on the measured candidates ``train_index`` with values ``train_y``.
 
     Args:
         pool_X: ``pool_inputs(descriptors, domains)``, ``(n, d + 2)``; missing descriptors already imputed.
         prior_mean: E2T's prediction for every candidate, target units, ``(n,)``.
         warm_start, memo, refit: as for ``fit_gp``.
+        level_std: optional ``(n,)``, target units: adds ``ScopeLevelKernel`` (E2T's level error for the
+            candidates of unexplored domains, 0 elsewhere).
     """
     X = torch.as_tensor(pool_X, dtype=torch.float64)[torch.as_tensor(np.asarray(train_index))]
     Y = torch.as_tensor(np.asarray(train_y), dtype=torch.float64).reshape(-1, 1)
@@ -106,6 +125,9 @@ def fit_e2t_gp(pool_X: torch.Tensor, prior_mean: torch.Tensor, train_index: np.n
     table = (torch.as_tensor(prior_mean, dtype=torch.float64) - outcome.means.reshape(())) / outcome.stdvs.reshape(())
     kernel = (ScaleKernel(get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=list(range(d))))
               + ScaleKernel(SameDomainKernel(active_dims=[d])))
+    if level_std is not None:
+        kernel = kernel + ScopeLevelKernel(torch.as_tensor(level_std, dtype=torch.float64) / outcome.stdvs.reshape(()),
+                                           active_dims=[d, d + 1])
     with warnings.catch_warnings():  # the domain number and pool index are left unscaled on purpose
         warnings.simplefilter("ignore", InputDataWarning)
         model = SingleTaskGP(X, Y, covar_module=kernel, mean_module=PoolPriorMean(table),

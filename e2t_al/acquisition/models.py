@@ -190,8 +190,8 @@ def fit_hyperparameters(model: SingleTaskGP, max_iterations: int, warm_start: Si
     """Start ``model``'s kernel, noise and constant mean from ``warm_start``'s (when given), then maximise the
     marginal likelihood, or, with ``refit=False`` and a warm start, keep them: exact conditioning on the new
     training data with fixed hyper-parameters (a Cholesky, no optimisation)."""
-    if warm_start is not None:
-        model.covar_module.load_state_dict(warm_start.covar_module.state_dict())
+    if warm_start is not None:  # parameters the two kernels share (a kernel term only one of them has is skipped)
+        model.covar_module.load_state_dict(warm_start.covar_module.state_dict(), strict=False)
         model.likelihood.load_state_dict(warm_start.likelihood.state_dict())
         if hasattr(model.mean_module, "constant") and hasattr(warm_start.mean_module, "constant"):
             model.mean_module.constant.data.copy_(warm_start.mean_module.constant.data)

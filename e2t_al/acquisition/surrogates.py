@@ -42,9 +42,11 @@ def gp_schedule(batch_number: int, refit_every: int, previous: SingleTaskGP | No
 
 def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np.ndarray, measured: np.ndarray,
                   measured_y: np.ndarray, domains: np.ndarray, batch_number: int = 0,
-                  previous: SingleTaskGP | None = None, memo: GPFitMemo | None = None) -> PoolSurrogate:
+                  previous: SingleTaskGP | None = None, memo: GPFitMemo | None = None,
+                  in_scope: np.ndarray | None = None) -> PoolSurrogate:
     """The configured E2T surrogate over ``features (n, d)``, given the measured rows ``measured (n,)`` and their
-    values ``measured_y``. ``previous``: the last batch's ``e2t_gp`` (warm start, or kept hyper-parameters)."""
+    values ``measured_y``. ``previous``: the last batch's ``e2t_gp`` (warm start, or kept hyper-parameters).
+    ``in_scope (n,)``: the campaign's scope (for ``e2t_gp_scope_level``)."""
     measured = np.asarray(measured, dtype=bool)
     model = E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(measured_y))
     if config.surrogate == "e2t":
@@ -55,6 +57,9 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
         prior_mean = domain_level(prior_mean, domains)
     pool_X = pool_inputs(mean_imputed(features), domains)
     steps, refit = gp_schedule(batch_number, config.gp_refit_every, previous)
+    level_std = None
+    if config.e2t_gp_scope_level and in_scope is not None:
+        level_std = torch.as_tensor(np.where(in_scope, np.sqrt(ensemble.error_floor()), 0.0))
     gp = fit_e2t_gp(pool_X, prior_mean, np.flatnonzero(measured), measured_y, max_iterations=steps,
-                    warm_start=previous, memo=memo, refit=refit)
+                    warm_start=previous, memo=memo, refit=refit, level_std=level_std)
     return PoolSurrogate(gp, pool_X)

@@ -96,8 +96,7 @@ def resolve_e2t(acquisition: AcquisitionConfig) -> str:
     """The ``e2t-*`` strategy that the config's acquisition settings are, or a description of them."""
     for name, (family, settings) in STRATEGIES.items():
         if family == "e2t" and settings and all(getattr(acquisition, k) == v for k, v in settings.items()):
-            if settings.get("surrogate") == "e2t_gp" or settings.get("posterior") == acquisition.posterior:
-                return name
+            return name
     return f"{acquisition.surrogate}/{acquisition.posterior}/{acquisition.function}"
 
 
@@ -526,7 +525,7 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
             else:
                 if family == "e2t":
                     surrogate = e2t_surrogate(acquisition, ensemble, features, measured, y, state.domains,
-                                              batch_number, gp, gp_fits)
+                                              batch_number, gp, gp_fits, in_scope=loop.campaign_scope(state))
                     model, pool = surrogate.model, surrogate.pool_X
                 else:  # hyper-parameters refitted every few batches, otherwise conditioned on the new data
                     pool = torch.as_tensor(mean_imputed(features))
