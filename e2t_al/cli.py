@@ -99,6 +99,7 @@ def bench_adaptation(
     json_path: Optional[Path] = typer.Option(None, "--json"), config: Optional[Path] = typer.Option(None),
     members: Optional[int] = typer.Option(None), scratch_members: Optional[int] = typer.Option(None, help="members of the from-scratch ensemble"),
     finetune_steps: int = typer.Option(200), data_dir: Optional[Path] = typer.Option(None),
+    methods: str = typer.Option("instant,finetune,gp,e2t_gp,scratch", help="which methods (instant always runs)"),
 ):
     """R² and RMSE on the rest of a held-out domain after k of its measurements: instant, finetune, gp, e2t_gp, scratch."""
     from e2t_al.bench.adaptation import run_adaptation
@@ -107,7 +108,8 @@ def bench_adaptation(
     try:
         k = sorted({int(s) for s in shots.split(",") if s.strip()})
         cfg = _bench_config(dataset, config, data_dir, members)
-        run_adaptation(cfg, holdout, k, seeds, AdaptationConfig(finetune_steps=finetune_steps), scratch_members, json_path, console)
+        run_adaptation(cfg, holdout, k, seeds, AdaptationConfig(finetune_steps=finetune_steps), scratch_members, json_path, console,
+                       methods=tuple(m.strip() for m in methods.split(",") if m.strip()))
     except ValueError as exc:
         _fail(str(exc))
 

@@ -63,3 +63,19 @@ def test_bench_discovery_refuses_a_third_worker_clearly(tmp_path):
                                       "--strategies", "random", "--workers", "3", "--json", str(tmp_path / "out.json")])
     assert result.exit_code == 2 and "--workers is 1" in result.output
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["discovery", "--dataset", "hoip", "--holdout", "Ge-F", "--seeds", "1", "--strategies", "random",
+      "--source-fraction", "1.5"], "--source-fraction must lie in (0, 1]"),
+    (["discovery", "--dataset", "hoip", "--holdout", "Ge-F", "--seeds", "1", "--strategies", "e2t-best"],
+     "unknown strategies ['e2t-best']"),
+    (["discovery", "--dataset", "hoip", "--holdout", "Ge-F", "--seeds", "1", "--objective", "target:2:1"],
+     "LOW ≤ HIGH"),
+    (["discovery-suite", "--scenarios", "hoip-nowhere", "--seeds", "1"], "unknown scenarios ['hoip-nowhere']"),
+    (["adaptation", "--dataset", "hoip", "--holdout", "Ge-F", "--methods", "instant,oracle"], "unknown methods ['oracle']"),
+])
+def test_discovery_and_adaptation_options_fail_clearly(args, message, data_dir, tmp_path):
+    result = CliRunner().invoke(app, ["bench", *args, "--json", str(tmp_path / "out.json")])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    assert not (tmp_path / "out.json").exists()

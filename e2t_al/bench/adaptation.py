@@ -39,8 +39,14 @@ METHODS = ("instant", "finetune", "gp", "e2t_gp", "scratch")
 
 
 def run_adaptation(config: ExtrapolationBenchConfig, holdout: str, shots: list[int], seeds: int, adaptation: AdaptationConfig,
-                   scratch_members: int | None = None, json_path: Path | None = None, console: Console | None = None) -> dict:
+                   scratch_members: int | None = None, json_path: Path | None = None, console: Console | None = None,
+                   methods: tuple[str, ...] = METHODS) -> dict:
+    """``methods``: which of ``METHODS`` to run (``instant`` always runs: the others start from its ensemble)."""
     console = console or Console()
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise DataError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    methods = tuple(m for m in METHODS if m in methods or m == "instant")
     if config.ensemble.model.encoder.kind != "descriptor_mlp":
         raise DataError("bench adaptation uses the descriptor encoder (the GP baseline needs the same features)")
     dataset = load_dataset(config.dataset, config.data_dir).labelled(config.target)
@@ -55,10 +61,10 @@ def run_adaptation(config: ExtrapolationBenchConfig, holdout: str, shots: list[i
     keys = dataset.domain_keys
     inputs = DescriptorInputs(torch.as_tensor(X, dtype=torch.float32), [])
     gp_inputs = pool_inputs(mean_imputed(X), dataset.domains)
-    results = {m: {str(k): {"r2": [], "rmse": []} for k in shots} for m in METHODS}
-    seconds = {m: [] for m in METHODS}
+    results = {m: {str(k): {"r2": [], "rmse": []} for k in shots} for m in methods}
+    seconds = {m: [] for m in methods}
     scratch_config = config.ensemble.model_copy(update={"members": scratch_members or config.ensemble.members})
-    steps_per_seed = config.ensemble.members + len(shots) * (1 + scratch_config.members)
+    steps_per_seed = config.ensemble.members + len(shots) * (1 + (scratch_config.members if "scratch" in methods else 0))
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("starting", total=seeds * steps_per_seed)
@@ -79,37 +85,41 @@ def run_adaptation(config: ExtrapolationBenchConfig, holdout: str, shots: list[i
                 _score(results["instant"][str(k)], y[test], mean)
 
                 bar.update(task, description=f"seed {seed + 1}/{seeds}, k={k}: fine-tune")
-                if k > 0:
+                if "finetune" in methods and k > 0:
                     clock = time.perf_counter()
                     tuned = base.fine_tune(support, y[known], [keys[i] for i in known], np.arange(len(train), len(known)), adaptation)
                     mean, _ = tuned.predict(query, support, y[known])
                     seconds["finetune"].append(time.perf_counter() - clock)
-                _score(results["finetune"][str(k)], y[test], mean)  # k = 0: nothing to fine-tune on, same as instant
+                if "finetune" in methods:
+                    _score(results["finetune"][str(k)], y[test], mean)  # k = 0: nothing to fine-tune on, same as instant
 
-                bar.update(task, description=f"seed {seed + 1}/{seeds}, k={k}: GP")
-                clock = time.perf_counter()
-                gp = fit_gp(torch.as_tensor(X[known]), torch.as_tensor(y[known]), warm_start=gp)
-                mean, _ = pool_predictions(gp, torch.as_tensor(X[test]))
-                seconds["gp"].append(time.perf_counter() - clock)
-                _score(results["gp"][str(k)], y[test], mean)
+                if "gp" in methods:
+                    bar.update(task, description=f"seed {seed + 1}/{seeds}, k={k}: GP")
+                    clock = time.perf_counter()
+                    gp = fit_gp(torch.as_tensor(X[known]), torch.as_tensor(y[known]), warm_start=gp)
+                    mean, _ = pool_predictions(gp, torch.as_tensor(X[test]))
+                    seconds["gp"].append(time.perf_counter() - clock)
+                    _score(results["gp"][str(k)], y[test], mean)
                 bar.advance(task)
 
-                bar.update(task, description=f"seed {seed + 1}/{seeds}, k={k}: E2T-informed GP")
-                clock = time.perf_counter()
-                prior = domain_level(E2TEnsembleModel(base, torch.as_tensor(X[known]), torch.as_tensor(y[known]))
-                                     .own_domain_held_out_mean(X, known, dataset.domains), dataset.domains)
-                e2t_gp = fit_e2t_gp(gp_inputs, prior, known, y[known], warm_start=e2t_gp)
-                mean, _ = pool_predictions(e2t_gp, gp_inputs[test])
-                seconds["e2t_gp"].append(time.perf_counter() - clock)
-                _score(results["e2t_gp"][str(k)], y[test], mean)
+                if "e2t_gp" in methods:
+                    bar.update(task, description=f"seed {seed + 1}/{seeds}, k={k}: E2T-informed GP")
+                    clock = time.perf_counter()
+                    prior = domain_level(E2TEnsembleModel(base, torch.as_tensor(X[known]), torch.as_tensor(y[known]))
+                                         .own_domain_held_out_mean(X, known, dataset.domains), dataset.domains)
+                    e2t_gp = fit_e2t_gp(gp_inputs, prior, known, y[known], warm_start=e2t_gp)
+                    mean, _ = pool_predictions(e2t_gp, gp_inputs[test])
+                    seconds["e2t_gp"].append(time.perf_counter() - clock)
+                    _score(results["e2t_gp"][str(k)], y[test], mean)
 
-                bar.update(task, description=f"seed {seed + 1}/{seeds}, k={k}: E2T from scratch")
-                clock = time.perf_counter()
-                scratch = E2TEnsemble(scratch_config, base_seed=seed + 100).fit(support, y[known], [keys[i] for i in known], progress=False)
-                mean, _ = scratch.predict(query, support, y[known])
-                seconds["scratch"].append(time.perf_counter() - clock)
-                _score(results["scratch"][str(k)], y[test], mean)
-                bar.advance(task, scratch_config.members)
+                if "scratch" in methods:
+                    bar.update(task, description=f"seed {seed + 1}/{seeds}, k={k}: E2T from scratch")
+                    clock = time.perf_counter()
+                    scratch = E2TEnsemble(scratch_config, base_seed=seed + 100).fit(support, y[known], [keys[i] for i in known], progress=False)
+                    mean, _ = scratch.predict(query, support, y[known])
+                    seconds["scratch"].append(time.perf_counter() - clock)
+                    _score(results["scratch"][str(k)], y[test], mean)
+                    bar.advance(task, scratch_config.members)
 
     report = {"dataset": config.dataset, "target": config.target, "holdout": holdout, "shots": shots, "seeds": seeds,
               "members": config.ensemble.members, "scratch_members": scratch_config.members,
