@@ -177,17 +177,17 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
                                               budget, objective)
 
     gp_fits = GPFitMemo()  # one per process: shared by the seeds, the GP strategies and BayBE
-    baybe = None
+    baybe, skipped = None, {}
     if "baybe" in strategies:
         try:
             baybe = BayBEProposer(mean_imputed(features), objective, fit_memo=gp_fits)
             console.print(f"BayBE search space built in {baybe.build_seconds:.0f} s (once)")
-        except ImportError:
-            console.print("[yellow]baybe skipped: BayBE is not installed (pip install -e '.[bench]')[/]")
+        except (ImportError, DataError) as exc:
+            skipped["baybe"] = ("BayBE is not installed (pip install -e '.[bench]')" if isinstance(exc, ImportError)
+                                else str(exc))
+            console.print(f"[yellow]baybe skipped: {skipped['baybe']}[/]")
             strategies = [s for s in strategies if s != "baybe"]
             board.results.pop("baybe")
-        if scenario.source_fraction < 1 and baybe is not None:
-            raise DataError("baybe with --source-fraction below 1 is not supported (its search space is the full pool)")
     if side_lane is None:
         side_lane = ["baybe"] if workers == 2 and "baybe" in strategies and len(strategies) > 1 else []
     main_lane = [s for s in strategies if s not in side_lane]
@@ -199,7 +199,7 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
               "best": {"candidate": board.best_id, "value": float(values[board.best_index])},
               "top_share": TOP_SHARE, "top_count": len(board.top_ids),
               "baybe_search_space_seconds": baybe.build_seconds if baybe else None,
-              "seed_values": seed_values, "second_process": side_lane}
+              "seed_values": seed_values, "second_process": side_lane, "skipped": skipped}
     meta_training_seconds = []  # per seed: the E2T ensemble shared by the e2t-* strategies
     side_fits = {"fitted": 0, "reused": 0}
 
@@ -376,7 +376,7 @@ class Scoreboard:
         record["in_window_hits"].append(int(np.sum(found >= -1e-12)) if self.objective.kind == "target_window" else None)
 
     def complete_seeds(self) -> int:
-        return min(len(record["experiments_to_best"]) for record in self.results.values())
+        return min((len(record["experiments_to_best"]) for record in self.results.values()), default=0)
 
     def with_derived_metrics(self) -> dict:
         return derived_metrics({name: dict(record) for name, record in self.results.items()}, self.pool_size, self.budget)
@@ -508,6 +508,8 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
     lab = SimulatedLab(dataset, config.target, config.lab_noise, seed=seed)
     rng = np.random.default_rng(seed)
     gp = None  # the last batch's GP (gp-*, e2t-gp-*): warm start, or kept hyper-parameters
+    if family == "baybe" and (baybe is None or len(baybe.labels) != len(features)):  # a seed's own pool (--source-fraction)
+        baybe = BayBEProposer(mean_imputed(features), objective, fit_memo=gp_fits)
     try:
         for batch_number in range(int(np.ceil(budget / acquisition.batch_size))):
             with session_scope(engine) as session:

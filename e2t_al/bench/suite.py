@@ -71,7 +71,10 @@ def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console:
         plan = Scenario(tuple(scenario.holdout), Objective(*parse_objective(scenario.objective)), suite.budget,
                         suite.batch, scenario.pool, scenario.source_fraction, scenario.noise)
         runs = [strategies]
-        if "baybe" in strategies and scenario.baybe_seeds is not None:
+        if "baybe" in strategies and plan.objective.kind == "target_window":
+            runs = [[s for s in strategies if s != "baybe"]]
+            console.print(f"[yellow]{name}: baybe skipped: the BayBE baseline takes max and min objectives only[/]")
+        elif "baybe" in strategies and scenario.baybe_seeds is not None:
             runs = [[s for s in strategies if s != "baybe"]]
             baybe_seeds = max(0, min(seeds, scenario.baybe_seeds - first_seed))
             if baybe_seeds:
