@@ -150,7 +150,8 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
         raise DataError("--pool is holdout or all-unmeasured")
     work = Path(tempfile.mkdtemp(prefix="e2t-discovery-"))
     config = config.model_copy(update={
-        "name": "discovery", "unexplored_domains": list(scenario.holdout), "objective": objective.kind,
+        "name": "discovery", "unit": dataset.units.get(config.target) or config.unit,  # the target's own unit
+        "unexplored_domains": list(scenario.holdout), "objective": objective.kind,
         "target_low": objective.low, "target_high": objective.high, "artifacts_dir": work, "valid_min": None,
         "valid_max": None, "lab_noise": scenario.noise})
     config.acquisition.batch_size = batch
