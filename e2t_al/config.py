@@ -117,9 +117,10 @@ class AcquisitionConfig(Strict):
     # e2t_gp: the scope's (unexplored) domains get a level uncertainty of E2T's validation error (the ensemble's
     # error floor) on top of the learned kernels, which only saw measured domains' residuals
     e2t_gp_scope_level: bool = False
-    # How the E2T ensemble's posterior is sampled: "members", each member once (K samples); "gaussian", a Gaussian
-    # with the members' mean and variance plus the error floor, drawn with ``mc_samples`` quasi-MC samples.
-    posterior: Literal["members", "gaussian"] = "members"
+    # How the E2T ensemble's posterior is sampled (surrogate "e2t"): "members", each member once (K samples);
+    # "gaussian", a Gaussian with the members' mean and variance plus the error floor, drawn with ``mc_samples``
+    # quasi-MC samples. Gaussian is the default by a small margin on the discovery suite's development seeds.
+    posterior: Literal["members", "gaussian"] = "gaussian"
     # "thompson": one posterior draw per batch slot, the best candidate of each draw.
     function: Literal["qlogei", "qlognei", "qucb", "thompson", "exploit", "explore"] = "qlogei"
     batch_size: int = Field(4, ge=1)

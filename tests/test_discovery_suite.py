@@ -87,7 +87,8 @@ def test_target_window_objective_parses_and_e2t_resolves():
     with pytest.raises(ValueError, match="LOW ≤ HIGH"):
         parse_objective("target:1.6:1.2")
     assert resolve_e2t(AcquisitionConfig()) == "e2t-gp-qlogei"  # the default
-    assert resolve_e2t(AcquisitionConfig(surrogate="e2t")) == "e2t-qlogei"
+    assert resolve_e2t(AcquisitionConfig(surrogate="e2t")) == "e2t-gauss-qlogei"
+    assert resolve_e2t(AcquisitionConfig(surrogate="e2t", posterior="members")) == "e2t-qlogei"
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", posterior="gaussian", function="thompson")) == "e2t-thompson"
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t_gp", function="qucb")) == "e2t-gp-ucb"
 
