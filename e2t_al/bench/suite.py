@@ -41,7 +41,7 @@ class ScenarioConfig(Strict):
 
 
 class SuiteConfig(Strict):
-    strategies: list[str] = Field(default_factory=lambda: ["e2t", "e2t-gp-qlogei", "gp-qlogei", "baybe", "random"])
+    strategies: list[str] = Field(default_factory=lambda: ["e2t", "e2t-gauss-qlogei", "gp-qlogei", "baybe", "random"])
     budget: int = 40
     batch: int = 4
     scenarios: dict[str, ScenarioConfig]
