@@ -139,7 +139,7 @@ def bench_discovery(
     holdout: str = typer.Option(..., help="the unexplored domain(s), pooled: Ge-F, or Ge-F,Sn-F,Pb-F"),
     budget: int = typer.Option(40), batch: int = typer.Option(4), seeds: int = typer.Option(10),
     first_seed: int = typer.Option(0, help="seeds first-seed … first-seed + seeds − 1 (e.g. to share seeds between machines)"),
-    strategies: str = typer.Option("e2t,e2t-gp-qlogei,gp-qlogei,baybe,random"),
+    strategies: str = typer.Option("e2t,e2t-gauss-qlogei,gp-qlogei,baybe,random"),
     objective: str = typer.Option("max", help="max, min, target:VALUE or target:LOW:HIGH (a window)"),
     pool: str = typer.Option("holdout", help="holdout, or all-unmeasured"),
     source_fraction: float = typer.Option(1.0, help="share of the other domains measured at the start (seeded)"),
