@@ -20,7 +20,6 @@ from sqlmodel import Session
 from db import service
 from db.engine import StoreError
 from e2t_al.acquisition.batch import BatchProposal, Objective, pool_predictions, propose_batch
-from e2t_al.acquisition.models import E2TEnsembleModel
 from e2t_al.acquisition.novelty import composition_novelty, embedding_novelty
 from e2t_al.acquisition.surrogates import e2t_surrogate
 from e2t_al.config import CampaignConfig
@@ -185,12 +184,6 @@ class PoolScores:
     domain_novelty: np.ndarray
 
 
-def surrogate(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray) -> E2TEnsembleModel:
-    """The instant update: the support set is every measurement so far."""
-    measured = state.measured
-    return E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(state.measured_value[measured]))
-
-
 def objective_of(config: CampaignConfig) -> Objective:
     return Objective(config.objective, config.target_low, config.target_high)
 
@@ -206,7 +199,7 @@ def score_and_choose(state: CampaignState, ensemble: E2TEnsemble, features: np.n
     mean, std = pool_predictions(pooled.model, pooled.pool_X, config.chunk_size)
     if config.surrogate == "e2t":  # the members' spread, plus the error they showed on unseen domains
         std = np.sqrt(std**2 + ensemble.error_floor())
-    embeddings = surrogate(state, ensemble, features).embed(torch.as_tensor(features))
+    embeddings = pooled.ensemble_model.embed(torch.as_tensor(features))
     scores = PoolScores(mean, std, embedding_novelty(embeddings, embeddings[torch.as_tensor(measured)]),
                         composition_novelty(state.domains.tolist(), set(state.domains[measured].tolist())))
     batch = propose_batch(pooled.model, pooled.pool_X, measured, state.measured_value[measured], config,

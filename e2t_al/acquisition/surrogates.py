@@ -26,10 +26,12 @@ GP_REFIT_ITERATIONS = 20  # L-BFGS steps of a warm-started refit
 
 @dataclass
 class PoolSurrogate:
-    """A BoTorch model over the pool and its inputs: ``pool_X (n, ·)`` rows in candidate order."""
+    """A BoTorch model over the pool and its inputs: ``pool_X (n, ·)`` rows in candidate order; ``ensemble_model``:
+    the E2T ensemble with the measurements as support set (its embeddings serve novelty)."""
 
     model: Model
     pool_X: torch.Tensor
+    ensemble_model: E2TEnsembleModel
 
 
 def gp_schedule(batch_number: int, refit_every: int, previous: SingleTaskGP | None) -> tuple[int, bool]:
@@ -51,7 +53,7 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
     model = E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(measured_y))
     if config.surrogate == "e2t":
         pooled = model.on_pool(torch.as_tensor(features), config.chunk_size)
-        return PoolSurrogate(pooled, torch.arange(len(features), dtype=torch.float64).unsqueeze(-1))
+        return PoolSurrogate(pooled, torch.arange(len(features), dtype=torch.float64).unsqueeze(-1), model)
     prior_mean = model.own_domain_held_out_mean(features, np.flatnonzero(measured), domains)
     if config.e2t_gp_prior == "domain_level":
         prior_mean = domain_level(prior_mean, domains)
@@ -62,4 +64,4 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
         level_std = torch.as_tensor(np.where(in_scope, np.sqrt(ensemble.error_floor()), 0.0))
     gp = fit_e2t_gp(pool_X, prior_mean, np.flatnonzero(measured), measured_y, max_iterations=steps,
                     warm_start=previous, memo=memo, refit=refit, level_std=level_std)
-    return PoolSurrogate(gp, pool_X)
+    return PoolSurrogate(gp, pool_X, model)
