@@ -173,7 +173,7 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
         for seed in seed_values:
             keep = np.sort(np.concatenate([in_pool, source_share(start, scenario.source_fraction, seed)]))
             subset = dataset.subset(keep)
-            seed_template, _ = campaign_template(work / f"template-{seed}.sqlite", config, subset, features_of=None)
+            seed_template, _ = campaign_template(work / f"template-{seed}.sqlite", config, subset, with_features=False)
             problems[seed] = DiscoveryProblem(seed_template, config, features[row_positions(dataset, subset)], subset,
                                               budget, objective)
 
@@ -273,8 +273,8 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
     return final
 
 
-def campaign_template(path: Path, config: CampaignConfig, dataset: MaterialsDataset, features_of: bool | None = True):
-    """A freshly created campaign database at ``path`` that every run copies, and (with ``features_of``) the
+def campaign_template(path: Path, config: CampaignConfig, dataset: MaterialsDataset, with_features: bool = True):
+    """A freshly created campaign database at ``path`` that every run copies, and (``with_features``) the
     descriptors of its candidates ``(n, d)``, in the data set's order (checked)."""
     upgrade(f"sqlite:///{path}")
     engine = make_engine(f"sqlite:///{path}")
@@ -287,7 +287,7 @@ def campaign_template(path: Path, config: CampaignConfig, dataset: MaterialsData
         engine.dispose()
     if list(state.identifiers) != [str(i) for i in dataset.ids]:
         raise RuntimeError("the campaign's candidates are not in the data set's order")
-    return path, (loop.pool_features(state, progress=True) if features_of else None)
+    return path, (loop.pool_features(state, progress=True) if with_features else None)
 
 
 def source_share(start: np.ndarray, fraction: float, seed: int) -> np.ndarray:
