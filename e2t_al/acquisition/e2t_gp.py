@@ -59,6 +59,12 @@ class PoolPriorMean(Mean):
         return self.table[x[..., -1].round().long()].to(x.dtype) + self.offset(x)
 
 
+def same_domain(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    """1 where a row of ``x1`` and a row of ``x2`` hold the same domain number in their first column, else 0:
+    ``batch x n1 x n2``."""
+    return (x1[..., :, None, 0] == x2[..., None, :, 0]).to(x1.dtype)
+
+
 class SameDomainKernel(Kernel):
     """k(x, x') = 1 where x and x' belong to the same element domain, else 0; its one input column holds the
     domain's number (``active_dims``)."""
@@ -66,7 +72,7 @@ class SameDomainKernel(Kernel):
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
         if diag:
             return torch.ones(x1.shape[:-1], dtype=x1.dtype)
-        return (x1[..., :, None, 0] == x2[..., None, :, 0]).to(x1.dtype)
+        return same_domain(x1, x2)
 
 
 class ScopeLevelKernel(Kernel):
@@ -83,7 +89,7 @@ class ScopeLevelKernel(Kernel):
         u1, u2 = self.level_std[x1[..., 1].round().long()].to(x1.dtype), self.level_std[x2[..., 1].round().long()].to(x1.dtype)
         if diag:
             return u1**2
-        return u1[..., :, None] * u2[..., None, :] * (x1[..., :, None, 0] == x2[..., None, :, 0]).to(x1.dtype)
+        return u1[..., :, None] * u2[..., None, :] * same_domain(x1, x2)
 
 
 def domain_level(values: torch.Tensor, domains: np.ndarray) -> torch.Tensor:

@@ -139,7 +139,7 @@ def suite_table(report: dict, strategies: list[str]) -> Table:
                 cells.append("-")
                 continue
             values = record["in_window_hits"] if window else record["batches_to_best"]
-            text = interval_text(values).split(" (")[0]
+            text = interval_text(values)
             star = "" if window or all(record["found"]) else "*"
             cells.append(f"{text}{star} n={len(values)}")
         table.add_row(f"{scenario} ({result['pool_size']})", *cells)
