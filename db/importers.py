@@ -66,6 +66,11 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
 
 
 def _parse_csv(text: str, source: str) -> tuple[list[str], list[dict]]:
+    header = text.removeprefix("\ufeff").split("\n", 1)[0]
+    for name, delimiter in (("semicolons", ";"), ("tabs", "\t")):
+        if delimiter in header and "," not in header:
+            raise DataError(f"{source}: the header is separated by {name}, not commas ({header.strip()[:80]!r}): save the "
+                            "file as comma-separated CSV (in a spreadsheet: CSV, comma-delimited)")
     try:
         reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
         return [h.strip() for h in (reader.fieldnames or [])], [{(k or "").strip(): v for k, v in row.items()} for row in reader]
@@ -159,6 +164,9 @@ def _measurement_rows(columns: list[str], records: list[dict], source: str,
     unknown = [c for c in columns if c not in MEASUREMENT_COLUMNS]
     if unknown:
         raise DataError(f"{source}: unknown column(s) {unknown}; expected {', '.join(MEASUREMENT_COLUMNS)}")
+    if "operator" not in columns and not operator:
+        raise DataError(f"{source}: who measured? The file has no operator column and no operator was given: add an "
+                        "operator column, or give --operator NAME (or set E2T_AL_OPERATOR)")
     rows, problems = [], []
     for number, record in enumerate(records, start=2):
         if None in record:

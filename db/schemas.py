@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from e2t_al.units import UNITS
+from e2t_al.units import UNITS, unknown_unit
 
 Objective = Literal["maximise", "minimise", "target_window"]
 RepresentationKind = Literal["cif", "smiles", "formula"]
@@ -20,7 +20,7 @@ RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 def _known_unit(unit: str) -> str:
     if unit not in UNITS:
-        raise ValueError(f"unknown unit {unit!r}")
+        raise ValueError(unknown_unit(unit))
     return unit
 
 

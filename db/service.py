@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 
 from db.engine import NotFoundError, StoreError
 from db.schemas import CampaignIn, CandidateIn, DecisionIn, MeasurementIn
-from db.tables import (AuditEvent, Campaign, Candidate, IterationRun, Measurement, ModelVersion, Prediction, ProposalBatch,
-                       ProposalItem, utc_now)
+from db.tables import (AuditEvent, Campaign, CampaignPrior, Candidate, IterationRun, Measurement, ModelVersion, Prediction,
+                       PriorMaterial, PriorSet, ProposalBatch, ProposalItem, utc_now)
 from e2t_al.units import UnitError, convert
 
 DUPLICATE_WINDOW = timedelta(minutes=1)
@@ -94,10 +94,14 @@ def import_candidates(session: Session, campaign: Campaign, rows: Iterable[Candi
     and identifiers already in the campaign all refuse the whole import with ``ImportRefused``."""
     rows, problems = list(rows), list(problems)
     existing = set(session.exec(select(Candidate.identifier).where(Candidate.campaign_id == campaign.id)))
+    kind = campaign_representation(session, campaign) or (rows[0].data.representation_kind if rows else None)
     seen: dict[str, str] = {}
     for row in rows:
         identifier = row.data.identifier
-        if identifier in existing:
+        if row.data.representation_kind != kind:
+            problems.append(RowProblem(row.line, identifier, f"a {row.data.representation_kind} candidate, but this campaign's "
+                                       f"candidates are {kind} (one representation per campaign)"))
+        elif identifier in existing:
             problems.append(RowProblem(row.line, identifier, "already a candidate of this campaign"))
         elif identifier in seen:
             problems.append(RowProblem(row.line, identifier, f"duplicate identifier (also {seen[identifier]})"))
@@ -114,16 +118,51 @@ def import_candidates(session: Session, campaign: Campaign, rows: Iterable[Candi
     return added
 
 
+def campaign_representation(session: Session, campaign: Campaign) -> str | None:
+    """cif, smiles or formula: the kind of the campaign's candidates, else of its prior sets (None: nothing yet)."""
+    kind = session.exec(select(Candidate.representation_kind).where(Candidate.campaign_id == campaign.id).limit(1)).first()
+    if kind is None:
+        kind = session.exec(select(PriorSet.representation_kind).join(CampaignPrior, CampaignPrior.prior_set_id == PriorSet.id)
+                            .where(CampaignPrior.campaign_id == campaign.id).limit(1)).first()
+    return kind
+
+
 def _line_order(line: str) -> tuple:
     digits = "".join(c for c in line if c.isdigit())
     return (int(digits) if digits else 0, line)
 
 
-def list_candidates(session: Session, campaign: Campaign, element_domain: str | None = None) -> list[Candidate]:
+def list_candidates(session: Session, campaign: Campaign, element_domain: str | None = None,
+                    include_retired: bool = True) -> list[Candidate]:
+    """The campaign's candidates in the order imported; ``element_domain`` in any element order (``Cs-Pb-I``
+    finds ``Cs-I-Pb``)."""
     query = select(Candidate).where(Candidate.campaign_id == campaign.id)
     if element_domain:
-        query = query.where(Candidate.element_domain == element_domain)
+        query = query.where(Candidate.element_domain.in_(matching_domains(session, campaign, element_domain)))
+    if not include_retired:
+        query = query.where(Candidate.retired_at.is_(None))
     return list(session.exec(query.order_by(Candidate.id)))
+
+
+def retire_candidates(session: Session, campaign: Campaign, identifiers: list[str], actor: str, reason: str | None = None) -> list[Candidate]:
+    """Retired candidates are never proposed again; their measurements, proposals and predictions stay. All
+    named candidates must exist and still be active, or nothing is retired."""
+    candidates, problems = [], []
+    for identifier in dict.fromkeys(identifiers):
+        candidate = session.exec(select(Candidate).where(Candidate.campaign_id == campaign.id,
+                                                         Candidate.identifier == identifier)).first()
+        if candidate is None:
+            problems.append(f"no candidate {identifier!r} in campaign {campaign.name!r}")
+        elif candidate.retired_at is not None:
+            problems.append(f"{identifier!r} was already retired by {candidate.retired_by}")
+        candidates.append(candidate)
+    if problems:
+        raise StoreError("nothing retired: " + "; ".join(problems))
+    for candidate in candidates:
+        candidate.retired_at, candidate.retired_by, candidate.retirement_reason = utc_now(), actor, reason
+        session.add(candidate)
+    audit(session, actor, "candidates.retire", campaign, candidates=[c.identifier for c in candidates], reason=reason)
+    return candidates
 
 
 def count_candidates(session: Session, campaign: Campaign) -> int:
@@ -188,17 +227,23 @@ def _proposal_item_for(session: Session, campaign: Campaign, candidate: Candidat
 
 
 def import_measurements(session: Session, campaign: Campaign, rows: list[tuple[str, MeasurementIn]],
-                        problems: Iterable[RowProblem] = (), allow_duplicate: bool = False) -> list[Measurement]:
+                        problems: Iterable[RowProblem] = (), allow_duplicate: bool = False,
+                        valid_rows_only: bool = False) -> list[Measurement]:
     """Add every row, or none: all rows are tried so that every refusal is reported (``ImportRefused``); the
-    caller's transaction then rolls back the rows that were fine."""
+    caller's transaction then rolls back the rows that were fine. ``valid_rows_only`` (asked for explicitly, by
+    the CLI's ``--valid-rows-only`` and the web's "import the valid rows"): the refused rows are left out instead."""
     problems = list(problems)
     added = []
     for line, data in rows:
         try:
-            added.append(add_measurement(session, campaign, data, allow_duplicate=allow_duplicate))
+            if valid_rows_only:
+                with session.begin_nested():
+                    added.append(add_measurement(session, campaign, data, allow_duplicate=allow_duplicate))
+            else:
+                added.append(add_measurement(session, campaign, data, allow_duplicate=allow_duplicate))
         except StoreError as exc:
             problems.append(RowProblem(line, data.candidate, str(exc)))
-    if problems:
+    if problems and not valid_rows_only:
         raise ImportRefused(problems=sorted(problems, key=lambda p: _line_order(p.line)))
     return added
 
@@ -359,6 +404,10 @@ def finish_iteration(session: Session, run_id: int, status: str, timings: dict |
     return run
 
 
+def iteration_runs(session: Session, campaign: Campaign) -> list[IterationRun]:
+    return list(session.exec(select(IterationRun).where(IterationRun.campaign_id == campaign.id).order_by(IterationRun.iteration)))
+
+
 def completed_iterations(session: Session, campaign: Campaign) -> int:
     return session.exec(select(func.count()).select_from(IterationRun).where(
         IterationRun.campaign_id == campaign.id, IterationRun.status == "completed")).one()
@@ -470,3 +519,124 @@ def decide_all(session: Session, campaign: Campaign, decision: DecisionIn) -> in
 def approve_all(session: Session, campaign: Campaign, user: str, comment: str | None = None) -> int:
     """Approve every proposal waiting for a decision (unattended campaigns); returns how many."""
     return decide_all(session, campaign, DecisionIn(decision="approved", user=user, comment=comment))
+
+
+# ---- prior knowledge ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PriorEntry:
+    """One prior material as a campaign sees it: its value in the campaign's unit and where it came from."""
+
+    identifier: str
+    representation_kind: str
+    representation: str
+    element_domain: str
+    value: float  # campaign unit
+    source: str  # the prior set's name, or "campaign <name>"
+
+
+def store_prior_set(session: Session, dataset: str, target: str, unit: str, kind: str, rows: list[CandidateRow],
+                    values: list[float], provenance: dict) -> PriorSet:
+    """The prior set with these materials and values, stored once: an identical one (same SHA-256 of its
+    content) already in the store is returned instead of a copy."""
+    digest = hashlib.sha256(repr((dataset, target, unit, kind)).encode())
+    for row, value in zip(rows, values):
+        digest.update(repr((row.data.identifier, row.data.representation, row.element_domain, float(value))).encode())
+    content = digest.hexdigest()
+    existing = session.exec(select(PriorSet).where(PriorSet.content_sha256 == content)).first()
+    if existing is not None:
+        return existing
+    prior = PriorSet(name=f"{dataset}/{target}@{content[:10]}", dataset=dataset, target_property=target, unit=unit,
+                     representation_kind=kind, content_sha256=content, provenance=provenance)
+    session.add(prior)
+    session.flush()
+    session.add_all([PriorMaterial(prior_set_id=prior.id, identifier=row.data.identifier, representation_kind=kind,
+                                   representation=row.data.representation, element_domain=row.element_domain,
+                                   value=float(value)) for row, value in zip(rows, values)])
+    session.flush()
+    return prior
+
+
+def link_prior(session: Session, campaign: Campaign, prior_set: PriorSet | None = None, source_campaign: Campaign | None = None,
+               excluded_domains: Iterable[str] = (), excluded_identifiers: Iterable[str] = (), actor: str = "system") -> CampaignPrior:
+    if (prior_set is None) == (source_campaign is None):
+        raise StoreError("a prior reference names one prior set or one earlier campaign")
+    if source_campaign is not None and source_campaign.id == campaign.id:
+        raise StoreError("a campaign cannot be its own prior knowledge")
+    link = CampaignPrior(campaign_id=campaign.id, prior_set_id=prior_set.id if prior_set else None,
+                         source_campaign_id=source_campaign.id if source_campaign else None,
+                         excluded_domains=sorted(excluded_domains), excluded_identifiers=sorted(excluded_identifiers))
+    session.add(link)
+    session.flush()
+    audit(session, actor, "prior.link", campaign, prior=prior_set.name if prior_set else f"campaign {source_campaign.name}",
+          excluded_domains=link.excluded_domains, excluded=len(link.excluded_identifiers))
+    return link
+
+
+def campaign_priors(session: Session, campaign: Campaign) -> list[tuple[CampaignPrior, str, int]]:
+    """The campaign's prior references: (link, source name, number of materials it contributes)."""
+    summary = []
+    for link in session.exec(select(CampaignPrior).where(CampaignPrior.campaign_id == campaign.id).order_by(CampaignPrior.id)):
+        entries = _prior_entries(session, campaign, link)
+        summary.append((link, entries[0].source if entries else _prior_source_name(session, link), len(entries)))
+    return summary
+
+
+def prior_entries(session: Session, campaign: Campaign) -> list[PriorEntry]:
+    """Every prior material the campaign's model may learn from, values in the campaign's unit; materials that
+    are also candidates of the campaign (same identifier) are left out, the campaign's own data wins."""
+    own = set(session.exec(select(Candidate.identifier).where(Candidate.campaign_id == campaign.id)))
+    entries: dict[str, PriorEntry] = {}
+    for link in session.exec(select(CampaignPrior).where(CampaignPrior.campaign_id == campaign.id).order_by(CampaignPrior.id)):
+        for entry in _prior_entries(session, campaign, link):
+            if entry.identifier not in own:
+                entries.setdefault(entry.identifier, entry)
+    return list(entries.values())
+
+
+def _prior_source_name(session: Session, link: CampaignPrior) -> str:
+    if link.prior_set_id is not None:
+        return session.get(PriorSet, link.prior_set_id).name
+    return f"campaign {session.get(Campaign, link.source_campaign_id).name}"
+
+
+def _prior_entries(session: Session, campaign: Campaign, link: CampaignPrior) -> list[PriorEntry]:
+    excluded_domains, excluded = set(link.excluded_domains), set(link.excluded_identifiers)
+    name = _prior_source_name(session, link)
+    if link.prior_set_id is not None:
+        prior = session.get(PriorSet, link.prior_set_id)
+        rows = session.exec(select(PriorMaterial).where(PriorMaterial.prior_set_id == prior.id).order_by(PriorMaterial.id))
+        factor = _unit_factor(prior.unit, campaign.unit, name)
+        return [PriorEntry(m.identifier, m.representation_kind, m.representation, m.element_domain, factor(m.value), name)
+                for m in rows if m.identifier not in excluded and not _in_domains(m.element_domain, excluded_domains)]
+    source = session.get(Campaign, link.source_campaign_id)
+    values = measured_values(session, source)
+    factor = _unit_factor(source.unit, campaign.unit, name)
+    return [PriorEntry(c.identifier, c.representation_kind, c.representation, c.element_domain, factor(values[c.identifier]), name)
+            for c in list_candidates(session, source) if c.identifier in values and c.identifier not in excluded
+            and not _in_domains(c.element_domain, excluded_domains)]
+
+
+def _unit_factor(unit: str, campaign_unit: str, source: str):
+    try:
+        convert(1.0, unit, campaign_unit)
+    except UnitError as exc:
+        raise StoreError(f"prior {source} is in {unit}, which cannot be converted to the campaign's {campaign_unit}") from exc
+    return lambda value: float(convert(value, unit, campaign_unit))
+
+
+def domain_elements(domain: str) -> frozenset[str]:
+    """An element domain as the set of its parts: ``Cs-Pb-I`` and ``Cs-I-Pb`` are the same domain."""
+    return frozenset(part.strip() for part in domain.split("-") if part.strip())
+
+
+def _in_domains(domain: str, domains: set[str]) -> bool:
+    """``domain`` lies in one of ``domains``: it holds all of that domain's elements (``Ge-F`` for a Ge-F
+    perovskite, ``O`` for every oxide, as a data set's hold-out of that domain key)."""
+    elements = domain_elements(domain)
+    return any(domain_elements(d) <= elements for d in domains)
+
+
+def matching_domains(session: Session, campaign: Campaign, domain: str) -> list[str]:
+    """The campaign's stored domain names equal to ``domain`` in any element order."""
+    stored = session.exec(select(Candidate.element_domain).where(Candidate.campaign_id == campaign.id).distinct()).all()
+    return sorted(d for d in stored if domain_elements(d) == domain_elements(domain))

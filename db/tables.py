@@ -54,6 +54,50 @@ class Candidate(SQLModel, table=True):
     element_domain: str = Field(index=True, max_length=120)
     source: Optional[str] = Field(default=None, max_length=255)
     created_at: datetime = Field(default_factory=utc_now)
+    retired_at: Optional[datetime] = None  # a retired candidate is never proposed; its history stays
+    retired_by: Optional[str] = Field(default=None, max_length=80)
+    retirement_reason: Optional[str] = None
+
+
+class PriorSet(SQLModel, table=True):
+    """Prior knowledge: measured materials from a public data set (one target column), stored once and shared
+    by every campaign that references it. Never a campaign's measurement, candidate or experiment."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=160)  # "<data set>/<target>@<content digest>"
+    dataset: str = Field(max_length=40)
+    target_property: str = Field(max_length=80)
+    unit: str = Field(max_length=40)
+    representation_kind: str = Field(max_length=20)  # cif | smiles | formula
+    content_sha256: str = Field(index=True, unique=True, max_length=64)
+    provenance: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # source, files, loader
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class PriorMaterial(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("prior_set_id", "identifier", name="uq_prior_identifier"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    prior_set_id: int = Field(foreign_key="priorset.id", index=True)
+    identifier: str = Field(max_length=200)
+    representation_kind: str = Field(max_length=20)
+    representation: str
+    element_domain: str = Field(max_length=120)
+    value: float  # in the prior set's unit
+
+
+class CampaignPrior(SQLModel, table=True):
+    """A campaign's reference to prior knowledge: a stored prior set, or an earlier campaign's valid measurements.
+    ``excluded_domains`` and ``excluded_identifiers`` leave materials out for this campaign only (its unexplored
+    domains, prior entries the lab replaced by its own)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    prior_set_id: Optional[int] = Field(default=None, foreign_key="priorset.id")
+    source_campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id")
+    excluded_domains: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    excluded_identifiers: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utc_now)
 
 
 class ModelVersion(SQLModel, table=True):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from e2t_al.data.dataset import DataError
 
@@ -100,9 +101,46 @@ def load_config(path: str | Path, model: type[ConfigT]) -> ConfigT:
         raise DataError(f"config file {path} does not exist")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-        return model.model_validate(raw)
-    except Exception as exc:
-        raise DataError(f"config file {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise DataError(f"config file {path} is not valid YAML: {exc}") from exc
+    try:
+        config = model.model_validate(raw)
+    except ValidationError as exc:
+        raise DataError(f"config file {path}: " + "; ".join(config_error(model, error) for error in exc.errors())) from exc
+    return config.resolve_paths(path.parent) if hasattr(config, "resolve_paths") else config
+
+
+def config_error(model: type[BaseModel], error: dict) -> str:
+    """One validation error as a person can act on it: the key, and for an unknown key the closest valid one."""
+    location = [str(part) for part in error["loc"]]
+    key = ".".join(location) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        valid = _fields_at(model, location[:-1])
+        close = difflib.get_close_matches(location[-1], valid, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys here: {', '.join(valid)}"
+        return f"unknown key {key!r}{hint}"
+    if error["type"] == "missing":
+        return f"missing key {key!r}"
+    return f"{key}: {error['msg']}"
+
+
+def _fields_at(model: type[BaseModel], location: list[str]) -> list[str]:
+    """The field names of the (nested) config class at ``location``."""
+    for part in location:
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            if part.isdigit():
+                continue
+            return []
+        model = next((t for t in _types(field.annotation) if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if model is None:
+            return []
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _types(annotation) -> list:
+    args = getattr(annotation, "__args__", None)
+    return [t for a in args for t in _types(a)] if args else [annotation]
 
 
 class AcquisitionConfig(Strict):
@@ -127,6 +165,9 @@ class AcquisitionConfig(Strict):
     ucb_beta: float = 4.0
     mc_samples: int = 128  # quasi-MC samples of a Gaussian posterior (GP, or the ensemble with posterior: gaussian)
     gp_refit_every: int = Field(3, ge=1)  # GP surrogates: hyper-parameters refitted every n batches, else reused
+    # e2t_gp: at most this many measured materials outside the campaign's scope (prior knowledge) in the GP's training
+    # data, those nearest to the scope's candidates; the scope's own measurements always (None: every one)
+    gp_max_background: int | None = Field(1500, ge=1)
     max_per_domain: int | None = None  # at most this many of a batch from one element domain
     reserve_unexplored: int = 0  # places of each batch kept for candidates of unmeasured domains
     chunk_size: int = 8192  # candidates scored at once
@@ -142,11 +183,55 @@ class AdaptationConfig(Strict):
     new_domain_fraction: float = 0.5  # share of fine-tune episodes whose query is a newly measured domain
 
 
+DatasetName = Literal["hoip", "polymers", "mp"]
+
+
+class CandidateSource(Strict):
+    """The campaign's own search space: one of a CSV of formulas or SMILES (with an identifier column), a folder
+    of CIF files, or a bundled data set's materials in ``domains`` (all of it when empty). Relative paths are
+    read from the config file's folder."""
+
+    csv: Path | None = None
+    cif_dir: Path | None = None
+    dataset: DatasetName | None = None
+    domains: list[str] = Field(default_factory=list)
+
+    def model_post_init(self, __context) -> None:
+        if sum(x is not None for x in (self.csv, self.cif_dir, self.dataset)) != 1:
+            raise ValueError("candidates: give exactly one of csv, cif_dir, dataset")
+
+
+class MeasurementSource(Strict):
+    """The lab's measurements at the start: a CSV ``candidate,value,unit[,uncertainty,method,operator,...]``."""
+
+    csv: Path
+    operator: str | None = None  # for rows without an operator column
+
+
+class PriorSource(Strict):
+    """Prior knowledge: a bundled data set's column (``target``, default the campaign's target), or an earlier
+    campaign's measurements. It meta-trains E2T and is the model's background support set; it is never a
+    campaign measurement, candidate, incumbent or experiment."""
+
+    dataset: DatasetName | None = None
+    target: str | None = None
+    campaign: str | None = None
+    exclude_domains: list[str] = Field(default_factory=list)
+
+    def model_post_init(self, __context) -> None:
+        if (self.dataset is None) == (self.campaign is None):
+            raise ValueError("prior: each entry names one of dataset, campaign")
+
+
 class CampaignConfig(Strict):
-    """A campaign: what to find, in which pool, with which model, and how experiments are chosen."""
+    """A campaign: what to find, in which pool, with which model, and how experiments are chosen.
+
+    Its search space is ``candidates`` (the lab's own), its starting data ``measurements``, and ``prior`` the public
+    or earlier data its model learns from. A bundled demo campaign names only ``dataset`` and
+    ``unexplored_domains``: those domains are its candidates and the rest of the data set is its prior."""
 
     name: str
-    dataset: Literal["hoip", "polymers", "mp"] = "hoip"
+    dataset: DatasetName = "hoip"  # bundled demo campaigns; else the data set whose descriptors fit the candidates
     target: str = "band_gap_GGA"
     unit: str = "eV"
     objective: Literal["maximise", "minimise", "target_window"] = "maximise"
@@ -156,6 +241,13 @@ class CampaignConfig(Strict):
     valid_max: float | None = None
     data_dir: Path | None = None
     unexplored_domains: list[str] = Field(default_factory=list)  # start: every other domain measured, these not
+    candidates: CandidateSource | None = None
+    measurements: MeasurementSource | None = None
+    prior: list[PriorSource] = Field(default_factory=list)
+    # candidates that duplicate a prior material (same reduced composition, canonical SMILES or matched structure):
+    # "ask" refuses the campaign and lists them; "keep_own" keeps the lab's candidate and leaves the prior entry out;
+    # "skip_own" leaves the lab's candidate out and keeps the prior value
+    prior_duplicates: Literal["ask", "keep_own", "skip_own"] = "ask"
     ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
     acquisition: AcquisitionConfig = Field(default_factory=AcquisitionConfig)
     adaptation: AdaptationConfig = Field(default_factory=AdaptationConfig)
@@ -165,3 +257,22 @@ class CampaignConfig(Strict):
     task_runner: Literal["threads", "dask"] = "threads"
     dask_address: str | None = None
     artifacts_dir: Path = Path("runs")
+
+    def candidate_source(self) -> CandidateSource:
+        return self.candidates or CandidateSource(dataset=self.dataset, domains=self.unexplored_domains)
+
+    def prior_sources(self) -> list[PriorSource]:
+        if self.candidates is None and not self.prior and self.unexplored_domains:
+            return [PriorSource(dataset=self.dataset, target=self.target, exclude_domains=self.unexplored_domains)]
+        return list(self.prior)
+
+    def resolve_paths(self, folder: Path) -> "CampaignConfig":
+        """Relative ``candidates``/``measurements`` paths read from ``folder`` (the config file's)."""
+        def at(path: Path | None) -> Path | None:
+            return path if path is None or path.is_absolute() else folder / path
+        update = {}
+        if self.candidates is not None:
+            update["candidates"] = self.candidates.model_copy(update={"csv": at(self.candidates.csv), "cif_dir": at(self.candidates.cif_dir)})
+        if self.measurements is not None:
+            update["measurements"] = self.measurements.model_copy(update={"csv": at(self.measurements.csv)})
+        return self.model_copy(update=update)

@@ -47,8 +47,23 @@ class UnitError(ValueError):
 
 def dimension(unit: str) -> str:
     if unit not in UNITS:
-        raise UnitError(f"unknown unit {unit!r}; known units: {', '.join(repr(u) for u in UNITS)}")
+        raise UnitError(unknown_unit(unit))
     return UNITS[unit][0]
+
+
+def units_of(dimension_name: str) -> list[str]:
+    return [u for u, (d, _) in UNITS.items() if d == dimension_name]
+
+
+def unknown_unit(unit: str, campaign_unit: str | None = None) -> str:
+    """Why ``unit`` is refused, and what to write instead: the same letters in another case, and the known units
+    of the campaign's dimension (of every dimension when the campaign is not known)."""
+    same = [u for u in UNITS if u.lower() == unit.strip().lower() and u != unit]
+    hint = f" (did you mean {same[0]!r}?)" if same else ""
+    if campaign_unit in UNITS:
+        known = units_of(UNITS[campaign_unit][0])
+        return f"unknown unit {unit!r}{hint}; this campaign's {UNITS[campaign_unit][0]} units are {', '.join(repr(u) for u in known)}"
+    return f"unknown unit {unit!r}{hint}; known units: {', '.join(repr(u) for u in UNITS)}"
 
 
 def convert(value: float, from_unit: str, to_unit: str) -> float:

@@ -1,4 +1,4 @@
-"""Prefect flows of the closed loop. They orchestrate only; the logic is in ``e2t_al.loop`` and ``db.service``.
+"""Prefect flows of the closed loop. They orchestrate only; the logic is in ``e2t_al.campaign`` and ``db.service``.
 
 ``campaign_iteration``: load state → (pre-train once) → adapt (instant, or fine-tune when enough new data
 arrived) → score the pool → acquire a batch → record proposal + model version, idempotently.
@@ -18,23 +18,24 @@ from prefect.runtime import flow_run
 from db import service
 from db.engine import session_scope, store_engine
 from db.tables import IterationRun
-from e2t_al import loop
+from e2t_al.campaign import loop
+from e2t_al.campaign.reports import campaign_plots
+from e2t_al.campaign.simulated_lab import SimulatedLab
+from e2t_al.campaign.state import CampaignState, read_state
 from e2t_al.model.ensemble import E2TEnsemble
-from e2t_al.reports import campaign_plots
-from e2t_al.simulated_lab import SimulatedLab
 
 IO_RETRIES = dict(retries=2, retry_delay_seconds=2)
 
 
 # ---- tasks: each a small step around one library function --------------------------------------------------
 @task(**IO_RETRIES)
-def load_state(campaign: str, database_url: str | None) -> loop.CampaignState:
+def load_state(campaign: str, database_url: str | None) -> CampaignState:
     with session_scope(store_engine(database_url)) as session:
-        return loop.read_state(session, campaign)
+        return read_state(session, campaign)
 
 
 @task(**IO_RETRIES)
-def start_run(state: loop.CampaignState, database_url: str | None) -> tuple[int, bool]:
+def start_run(state: CampaignState, database_url: str | None) -> tuple[int, bool]:
     """The iteration's run record (reused by a re-run); True when this iteration already recorded its batch."""
     with session_scope(store_engine(database_url)) as session:
         campaign = service.get_campaign(session, state.name)
@@ -44,12 +45,12 @@ def start_run(state: loop.CampaignState, database_url: str | None) -> tuple[int,
 
 
 @task
-def featurize(state: loop.CampaignState) -> np.ndarray:
+def featurize(state: CampaignState) -> np.ndarray:
     return loop.pool_features(state)
 
 
 @task
-def train_member(state: loop.CampaignState, features: np.ndarray, k: int):
+def train_member(state: CampaignState, features: np.ndarray, k: int):
     started = time.perf_counter()
     member = loop.train_member(state, features, k)
     get_run_logger().info(f"member {k} trained in {time.perf_counter() - started:.1f} s "
@@ -58,7 +59,7 @@ def train_member(state: loop.CampaignState, features: np.ndarray, k: int):
 
 
 @task(**IO_RETRIES)
-def latest_model(state: loop.CampaignState, database_url: str | None) -> dict | None:
+def latest_model(state: CampaignState, database_url: str | None) -> dict | None:
     with session_scope(store_engine(database_url)) as session:
         version = service.latest_model_version(session, service.get_campaign(session, state.name))
         return None if version is None else version.model_dump()
@@ -72,25 +73,24 @@ def load_model(version: dict) -> E2TEnsemble:
 
 
 @task
-def fine_tune(state: loop.CampaignState, ensemble: E2TEnsemble, features: np.ndarray, new_identifiers: list[str]) -> E2TEnsemble:
+def fine_tune(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray, new_identifiers: list[str]) -> E2TEnsemble:
     return loop.fine_tune(state, ensemble, features, set(new_identifiers), state.folder / "models" / f"finetune_{state.iteration}")
 
 
 @task
-def score_and_choose(state: loop.CampaignState, ensemble: E2TEnsemble, features: np.ndarray):
+def score_and_choose(state: CampaignState, ensemble: E2TEnsemble, features: np.ndarray):
     return loop.score_and_choose(state, ensemble, features)
 
 
 @task(**IO_RETRIES)
-def record(state: loop.CampaignState, run_id: int, model: dict, batch, scores: loop.PoolScores, timings: dict,
+def record(state: CampaignState, run_id: int, model: dict, batch, scores: loop.PoolScores, timings: dict,
            database_url: str | None) -> int:
     """Model version, proposal batch and the completed run in one transaction: all of it lands, or none."""
     with session_scope(store_engine(database_url)) as session:
         campaign = service.get_campaign(session, state.name)
         run = session.get(IterationRun, run_id)
         version = service.record_model_version(session, campaign, model["kind"], model["path"], state.measurement_ids, model["metrics"])
-        service.record_predictions(session, version, [int(i) for i in state.candidate_ids], scores.mean.tolist(),
-                                   scores.std.tolist(), scores.embedding_novelty.tolist())
+        service.record_predictions(session, version, *loop.candidate_predictions(state, scores))
         proposal = service.record_proposal(session, campaign, loop.proposed_candidates(state, batch, scores),
                                            state.config.acquisition.function, iteration_run=run, model_version=version)
         service.finish_iteration(session, run_id, "completed", timings)
@@ -104,7 +104,7 @@ def mark_run(run_id: int, status: str, message: str, database_url: str | None) -
 
 
 @task
-def publish(state: loop.CampaignState, rows: list[dict], database_url: str | None) -> list[str]:
+def publish(state: CampaignState, rows: list[dict], database_url: str | None) -> list[str]:
     create_table_artifact(key=f"proposal-{state.name}".lower().replace("_", "-"), table=rows,
                           description=f"Iteration {state.iteration} of {state.name}: proposed batch")
     with session_scope(store_engine(database_url)) as session:
@@ -148,7 +148,7 @@ def campaign_iteration(campaign: str, database_url: str | None = None) -> dict:
             "model": model["kind"], "plots": plots, "timings": timings}
 
 
-def adapt(state: loop.CampaignState, features: np.ndarray, database_url: str | None) -> tuple[E2TEnsemble, dict]:
+def adapt(state: CampaignState, features: np.ndarray, database_url: str | None) -> tuple[E2TEnsemble, dict]:
     """Pre-train the ensemble once (members in parallel on the task runner); afterwards the instant update,
     or a fine-tune once ``finetune_after`` measurements arrived that the current weights have not seen."""
     config = state.config
@@ -175,7 +175,7 @@ def _model_record(kind: str, path: Path, ensemble: E2TEnsemble, trained_on: list
 
 
 @task(**IO_RETRIES)
-def _identifiers_of(state: loop.CampaignState, measurement_ids: list[int], database_url: str | None) -> list[str]:
+def _identifiers_of(state: CampaignState, measurement_ids: list[int], database_url: str | None) -> list[str]:
     with session_scope(store_engine(database_url)) as session:
         rows = service.list_measurements(session, service.get_campaign(session, state.name))
         wanted = set(measurement_ids)

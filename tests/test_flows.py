@@ -11,22 +11,17 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
 from db import service  # noqa: E402
 from db.engine import session_scope, store_engine, upgrade  # noqa: E402
 from db.tables import IterationRun, ModelVersion, Prediction, ProposalBatch, ProposalItem  # noqa: E402
-from e2t_al.campaign import create_campaign_from_config  # noqa: E402
+from e2t_al.campaign.setup import create_campaign_from_config  # noqa: E402
 from e2t_al.config import CampaignConfig  # noqa: E402
-from e2t_al.simulated_lab import SimulatedLab  # noqa: E402
+from e2t_al.campaign.simulated_lab import SimulatedLab  # noqa: E402
 
 
-@pytest.fixture(scope="session", autouse=True)
-def prefect_harness(tmp_path_factory):
-    os.environ.setdefault("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect_home")))
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from sqlmodel import select
 from db import service
 from db.engine import NotMigratedError, alembic_config, make_engine, require_migrated, session_scope, upgrade
 from db.importers import candidates_from_cif_folder, candidates_from_csv, measurements_from_csv
-from db.schemas import DecisionIn, MeasurementIn
+from db.schemas import CampaignIn, DecisionIn, MeasurementIn
 from db.tables import AuditEvent, Measurement
 
 
@@ -110,10 +110,15 @@ def test_cif_folder_import_reports_malformed_cifs(store, campaign, tmp_path, hoi
     rows, problems = candidates_from_cif_folder(folder)
     assert len(rows) == 3 and [p.line for p in problems] == ["broken.cif"]
     assert {r.element_domain for r in rows} <= set(hoip.domains)
+    with pytest.raises(service.ImportRefused) as refused, session_scope(store) as session:
+        service.import_candidates(session, campaign, rows)  # a formula campaign: CIFs do not fit, each line named
+    assert [p.line for p in refused.value.problems] == [f"{i}.cif" for i in hoip.ids[:3]]
+    assert "one representation per campaign" in str(refused.value)
     with session_scope(store) as session:
-        service.import_candidates(session, campaign, rows)
-        assert len(service.list_candidates(session, campaign)) == 6
-        assert service.count_candidates(session, campaign) == 6
+        assert service.count_candidates(session, campaign) == 3
+        cif_campaign = service.create_campaign(session, CampaignIn(name="cifs", target_property="band_gap", unit="eV"))
+        service.import_candidates(session, cif_campaign, rows)
+        assert service.count_candidates(session, cif_campaign) == 3
 
 
 def test_measurement_csv_import_is_all_or_nothing(store, campaign, tmp_path):

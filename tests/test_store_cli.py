@@ -12,7 +12,9 @@ runner = CliRunner()
 def test_store_commands_from_upgrade_to_listing(tmp_path, monkeypatch):
     monkeypatch.setenv("E2T_AL_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite'}")
     config = tmp_path / "campaign.yaml"
-    config.write_text("name: cli\ndataset: mp\ntarget: band_gap\nunit: eV\nvalid_min: 0\nvalid_max: 20\n")
+    config.write_text("name: cli\ntarget: band_gap\nunit: eV\nvalid_min: 0\nvalid_max: 20\ncandidates: {csv: start.csv}\n"
+                      "ensemble: {model: {encoder: {descriptors: [composition]}}}\n")
+    (tmp_path / "start.csv").write_text("identifier,formula\nx0,LiF\n")
     refused = runner.invoke(app, ["campaigns", "list"])
     assert refused.exit_code == 2 and "e2t-al db upgrade" in refused.output
 

@@ -209,7 +209,7 @@ def test_pages_send_a_content_security_policy_and_load_nothing_from_elsewhere(la
 
 
 # ---- measurements through the pages ------------------------------------------------------------------------
-def test_upload_preview_writes_nothing_and_confirm_keeps_only_the_good_rows(lab):
+def test_upload_is_all_or_nothing_unless_the_valid_rows_are_asked_for(lab):
     client, url, _ = lab
     csrf = signed_in(client, "experimentalist")
     before = count_rows(url, Measurement)
@@ -220,9 +220,14 @@ def test_upload_preview_writes_nothing_and_confirm_keeps_only_the_good_rows(lab)
     assert "2 of 5 row(s) can be recorded" in preview.text
     assert "outside the valid range" in preview.text and "no candidate" in preview.text and "kg" in preview.text
     assert count_rows(url, Measurement) == before
+    previewed = re.search(r"<textarea[^>]*>(.*?)</textarea>", preview.text, re.S).group(1).replace("&#34;", '"').replace("&amp;", "&")
+    all_or_nothing = client.post(f"{C}/measurements/upload/confirm",
+                                 data={"csrf_token": csrf, "csv_text": previewed, "filename": "batch.csv"})
+    assert all_or_nothing.status_code == 400 and "nothing written: 3 row(s) refused" in all_or_nothing.text
+    assert count_rows(url, Measurement) == before  # the default, as in the CLI: all rows or none
+    assert 'id="import-valid-rows"' in preview.text
     confirm = client.post(f"{C}/measurements/upload/confirm",
-                          data={"csrf_token": csrf, "csv_text": re.search(r"<textarea[^>]*>(.*?)</textarea>", preview.text, re.S).group(1)
-                                .replace("&#34;", '"').replace("&amp;", "&"), "filename": "batch.csv"})
+                          data={"csrf_token": csrf, "csv_text": previewed, "filename": "batch.csv", "valid_rows_only": "true"})
     assert confirm.status_code == 303
     assert count_rows(url, Measurement) == before + 2
     history = client.get(f"{C}/measurements").text

@@ -124,7 +124,7 @@ def test_review_measure_upload_and_watch_the_dashboard(served_lab, browser):
     refused = page.locator("#preview tr.refused")
     assert refused.count() == 1 and "g04" in refused.inner_text() and "outside the valid range" in refused.inner_text()
     assert count_rows(url, Measurement) == before
-    page.click("#confirm-upload")
+    page.click("#import-valid-rows")  # explicitly: the default is all rows or none
     page.wait_for_load_state()
     assert "2 measurement(s) imported" in page.locator("p.message").inner_text()
     assert count_rows(url, Measurement) == before + 2

@@ -11,7 +11,6 @@ from sqlmodel import Session, select
 from db import accounts, service
 from db.engine import make_engine, session_scope, upgrade
 from db.schemas import CampaignIn, CandidateIn, MeasurementIn
-from e2t_al.campaign import REFERENCE_OPERATOR
 
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "experimentalist", "reviewer", "admin")
@@ -45,7 +44,7 @@ def seed_lab(url: str, folder: Path) -> dict:
         for ident, _, _, value in CANDIDATES:
             if value is not None:
                 service.add_measurement(session, campaign, MeasurementIn(candidate=ident, value=value, unit="eV",
-                                                                         operator=REFERENCE_OPERATOR))
+                                                                         operator="starting-data"))
         version = service.record_model_version(session, campaign, "pretrained", checkpoint, [], {"validation_rmse": 0.3})
         service.record_predictions(session, version, [c.id for c in candidates], [2.0 + 0.1 * i for i in range(12)],
                                    [0.2 + 0.05 * i for i in range(12)], [0.5] * 12)

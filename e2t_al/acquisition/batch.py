@@ -110,7 +110,8 @@ def build_acquisition(model: Model, config: AcquisitionConfig, objective: Object
 def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, measured_y: np.ndarray,
                   config: AcquisitionConfig, objective: Objective = Objective(), pending: np.ndarray | None = None,
                   domains: np.ndarray | None = None, explored_domains: set[str] | None = None,
-                  in_scope: np.ndarray | None = None, error_floor: float = 0.0, seed: int = 0) -> BatchProposal:
+                  in_scope: np.ndarray | None = None, excluded: np.ndarray | None = None, error_floor: float = 0.0,
+                  seed: int = 0) -> BatchProposal:
     """Choose ``config.batch_size`` pool indices.
 
     Args:
@@ -121,6 +122,7 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         domains: element domain label per candidate ``(n,)``; needed for the domain rules.
         explored_domains: domains counted as explored (default: those of measured candidates).
         in_scope: boolean ``(n,)``, the campaign's scope, where the incumbent is taken (``campaign_incumbent``).
+        excluded: boolean ``(n,)``, never proposed (retired candidates).
         error_floor: an E2T ensemble's error floor (variance), added by ``posterior: gaussian`` and Thompson.
         seed: Thompson sampling's draws.
     """
@@ -134,6 +136,8 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     measured = np.asarray(measured, dtype=bool)
     pending = np.zeros(n, dtype=bool) if pending is None else np.asarray(pending, dtype=bool)
     allowed = ~measured & ~pending
+    if excluded is not None:
+        allowed &= ~np.asarray(excluded, dtype=bool)
     if domains is None and (config.max_per_domain or config.reserve_unexplored):
         raise ValueError("domain rules need each candidate's domain")
     if domains is not None:

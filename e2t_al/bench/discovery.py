@@ -48,20 +48,21 @@ from rich.table import Table  # noqa: E402
 
 from db import service  # noqa: E402
 from db.engine import make_engine, session_scope, upgrade  # noqa: E402
-from e2t_al import loop  # noqa: E402
+from e2t_al.campaign import loop  # noqa: E402
 from e2t_al.acquisition.batch import Objective, propose_batch  # noqa: E402
 from e2t_al.acquisition.fit_memo import GPFitMemo  # noqa: E402
 from e2t_al.acquisition.models import fit_gp, mean_imputed  # noqa: E402
 from e2t_al.acquisition.surrogates import e2t_surrogate, gp_schedule  # noqa: E402
 from e2t_al.bench import seed_range  # noqa: E402
 from e2t_al.bench.baybe_baseline import BayBEProposer  # noqa: E402
-from e2t_al.campaign import create_campaign_from_config, starting_measurements  # noqa: E402
+from e2t_al.campaign.setup import create_campaign_from_config, in_domains  # noqa: E402
+from e2t_al.campaign.state import campaign_scope, domain_keys, read_state  # noqa: E402
 from e2t_al.config import AcquisitionConfig, CampaignConfig  # noqa: E402
 from e2t_al.data import DataError, MaterialsDataset, load_dataset  # noqa: E402
 from e2t_al.model.ensemble import E2TEnsemble  # noqa: E402
 from e2t_al.model.inputs import DescriptorInputs  # noqa: E402
-from e2t_al.reports import campaign_experiments  # noqa: E402
-from e2t_al.simulated_lab import SimulatedLab  # noqa: E402
+from e2t_al.campaign.reports import campaign_experiments  # noqa: E402
+from e2t_al.campaign.simulated_lab import SimulatedLab  # noqa: E402
 
 # strategy → (surrogate family, acquisition settings it sets); "e2t" resolves to the config's own acquisition
 STRATEGIES = {
@@ -108,7 +109,7 @@ class Scenario:
     objective: Objective
     budget: int = 40
     batch: int = 4
-    pool: str = "holdout"  # holdout: the labelled materials; all-unmeasured: every candidate
+    pool: str = "holdout"  # holdout: the unexplored domains' labelled materials; all-unmeasured: also the unlabelled ones
     source_fraction: float = 1.0  # share of the other domains measured at the start (seeded)
     noise: float = 0.0  # the simulated lab's Gaussian noise, target units
 
@@ -161,7 +162,7 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
     in_pool = np.setdiff1d(np.flatnonzero(np.isfinite(values)), start)
     if len(in_pool) == 0:
         raise DataError(f"the unexplored domains {list(scenario.holdout)} hold no labelled material")
-    template, features = campaign_template(work / "template.sqlite", config, dataset)
+    template, rows, features = campaign_template(work / "template.sqlite", config, dataset)
     board = Scoreboard(strategies, values, dataset.ids, in_pool, objective, budget, batch)
     console.print(f"{config.dataset} {scenario.name}: {len(start)} measured at the start"
                   + (f" ({scenario.source_fraction:.0%} of them each seed)" if scenario.source_fraction < 1 else "")
@@ -173,8 +174,8 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
         for seed in seed_values:
             keep = np.sort(np.concatenate([in_pool, source_share(start, scenario.source_fraction, seed)]))
             subset = dataset.subset(keep)
-            seed_template, _ = campaign_template(work / f"template-{seed}.sqlite", config, subset, with_features=False)
-            problems[seed] = DiscoveryProblem(seed_template, config, features[row_positions(dataset, subset)], subset,
+            seed_template, seed_rows, _ = campaign_template(work / f"template-{seed}.sqlite", config, subset, with_features=False)
+            problems[seed] = DiscoveryProblem(seed_template, config, features[row_positions(rows, seed_rows)], subset,
                                               budget, objective)
 
     gp_fits = GPFitMemo()  # one per process: shared by the seeds, the GP strategies and BayBE
@@ -274,20 +275,18 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
 
 
 def campaign_template(path: Path, config: CampaignConfig, dataset: MaterialsDataset, with_features: bool = True):
-    """A freshly created campaign database at ``path`` that every run copies, and (``with_features``) the
-    descriptors of its candidates ``(n, d)``, in the data set's order (checked)."""
+    """A freshly created campaign database at ``path`` that every run copies, the identifiers of its rows
+    (candidates, then prior materials) and (``with_features``) their descriptors ``(n, d)`` in that order."""
     upgrade(f"sqlite:///{path}")
     engine = make_engine(f"sqlite:///{path}")
     try:
         with session_scope(engine) as session:
             create_campaign_from_config(session, config, dataset)
         with session_scope(engine) as session:
-            state = loop.read_state(session, config.name)
+            state = read_state(session, config.name)
     finally:
         engine.dispose()
-    if list(state.identifiers) != [str(i) for i in dataset.ids]:
-        raise RuntimeError("the campaign's candidates are not in the data set's order")
-    return path, (loop.pool_features(state, progress=True) if with_features else None)
+    return path, state.identifiers, (loop.pool_features(state, progress=True) if with_features else None)
 
 
 def source_share(start: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -296,9 +295,15 @@ def source_share(start: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return np.sort(rng.choice(start, size=max(2, int(round(fraction * len(start)))), replace=False))
 
 
-def row_positions(dataset: MaterialsDataset, subset: MaterialsDataset) -> np.ndarray:
-    position = {identifier: i for i, identifier in enumerate(dataset.ids.tolist())}
-    return np.array([position[identifier] for identifier in subset.ids.tolist()], dtype=int)
+def row_positions(identifiers: np.ndarray, subset: np.ndarray) -> np.ndarray:
+    """Where each of ``subset``'s identifiers sits in ``identifiers``."""
+    position = {identifier: i for i, identifier in enumerate(identifiers.tolist())}
+    return np.array([position[identifier] for identifier in subset.tolist()], dtype=int)
+
+
+def starting_measurements(dataset: MaterialsDataset, config: CampaignConfig) -> np.ndarray:
+    """Indices of the prior materials of a bundled campaign: labelled, and outside every unexplored domain."""
+    return np.flatnonzero(np.isfinite(dataset.target(config.target)) & ~in_domains(dataset, config.unexplored_domains))
 
 
 def meta_train(problem: "DiscoveryProblem", seed: int) -> E2TEnsemble:
@@ -306,13 +311,13 @@ def meta_train(problem: "DiscoveryProblem", seed: int) -> E2TEnsemble:
     engine = make_engine(f"sqlite:///{problem.template}")
     try:
         with session_scope(engine) as session:
-            state = loop.read_state(session, problem.config.name)
+            state = read_state(session, problem.config.name)
     finally:
         engine.dispose()
     measured = state.measured
     return E2TEnsemble(problem.config.ensemble, base_seed=seed).fit(
         DescriptorInputs(torch.as_tensor(problem.features[measured], dtype=torch.float32), []),
-        state.measured_value[measured], [k for k, m in zip(loop.domain_keys(state), measured) if m], progress=False)
+        state.measured_value[measured], [k for k, m in zip(domain_keys(state), measured) if m], progress=False)
 
 
 @dataclass
@@ -514,7 +519,7 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
     try:
         for batch_number in range(int(np.ceil(budget / acquisition.batch_size))):
             with session_scope(engine) as session:
-                state = loop.read_state(session, config.name)
+                state = read_state(session, config.name)
                 done = len(campaign_experiments(session, service.get_campaign(session, config.name)))
             if done >= budget or state.measured.all():
                 break
@@ -528,7 +533,7 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
             else:
                 if family == "e2t":
                     surrogate = e2t_surrogate(acquisition, ensemble, features, measured, y, state.domains,
-                                              batch_number, gp, gp_fits, in_scope=loop.campaign_scope(state))
+                                              batch_number, gp, gp_fits, in_scope=campaign_scope(state))
                     model, pool = surrogate.model, surrogate.pool_X
                 else:  # hyper-parameters refitted every few batches, otherwise conditioned on the new data
                     pool = torch.as_tensor(mean_imputed(features))
@@ -537,7 +542,7 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
                                    max_iterations=steps, refit=refit)
                 gp = model if acquisition.surrogate == "e2t_gp" or family == "gp" else None
                 chosen = propose_batch(model, pool, measured, y, acquisition, objective, pending=state.pending,
-                                       domains=state.domains, in_scope=loop.campaign_scope(state),
+                                       domains=state.domains, in_scope=campaign_scope(state),
                                        error_floor=ensemble.error_floor() if ensemble is not None else 0.0,
                                        seed=seed * 1000 + batch_number).indices
             items = [service.ProposedCandidate(int(state.candidate_ids[i]), 0.0, 0.0, 0.0, 0.0) for i in chosen]

@@ -20,7 +20,7 @@ from db.engine import dry_run
 from db.importers import measurements_from_csv_text
 from db.schemas import MAX_ROW_ID, DecisionIn, MeasurementEntry, MeasurementIn
 from e2t_al.data.dataset import DataError
-from e2t_al.reports import CAMPAIGN_FIGURES, png_bytes
+from e2t_al.campaign.reports import CAMPAIGN_FIGURES, png_bytes
 from e2t_al.units import UNITS, dimension
 from e2t_al.web import views
 from e2t_al.web.security import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, Visitor, check_csrf, new_login_csrf, page_user,
@@ -250,17 +250,23 @@ async def upload_preview(name: str, request: Request, file: UploadFile = File(),
 @router.post("/campaigns/{name}/measurements/upload/confirm")
 def upload_confirm(name: str, request: Request, csv_text: str = Form(max_length=MAX_UPLOAD_BYTES),
                    filename: str = Form("upload.csv", max_length=255), csrf_token: str = Form(max_length=100),
-                   visitor: Visitor = Depends(page_user("measure"))):
-    """Write the rows the preview showed as good, all together; rows refused in the preview are left out."""
+                   valid_rows_only: bool = Form(False), visitor: Visitor = Depends(page_user("measure"))):
+    """Write the previewed rows, all together or none (the default, as ``e2t-al measurements import``); with
+    ``valid_rows_only`` ("import the valid rows", asked for explicitly) the refused rows are left out."""
     check_csrf(visitor, csrf_token)
     checks = _checked_upload(request, name, csv_text, filename, visitor)
-    good_lines = {c.line for c in checks if c.reason is None}
-    rows = [(line, data) for line, data in _upload_rows(csv_text, filename, visitor)[0] if line in good_lines]
+    refused = [c for c in checks if c.reason is not None]
+    if refused and not valid_rows_only:
+        with store(request) as session:
+            return _measurements_page(request, session, name, visitor, status_code=400,
+                                      error=f"upload refused, nothing written: {len(refused)} row(s) refused. Fix the file, "
+                                            "or choose \"import the valid rows\" in the preview")
+    rows, problems = _upload_rows(csv_text, filename, visitor)
     with store(request) as session:
-        added = service.import_measurements(session, service.get_campaign(session, name), rows)
-    skipped = len(checks) - len(added)
-    return back_to(f"/campaigns/{quote(name)}/measurements",
-                   f"{len(added)} measurement(s) imported from {filename}; {skipped} refused row(s) left out")
+        added = service.import_measurements(session, service.get_campaign(session, name), rows, problems,
+                                            valid_rows_only=valid_rows_only)
+    left_out = f"; {len(checks) - len(added)} refused row(s) left out" if valid_rows_only else ""
+    return back_to(f"/campaigns/{quote(name)}/measurements", f"{len(added)} measurement(s) imported from {filename}{left_out}")
 
 
 # ---- audit, account, users ---------------------------------------------------------------------------------

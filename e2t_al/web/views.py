@@ -18,7 +18,7 @@ from db import service
 from db.schemas import MAX_ROW_ID
 from db.tables import Campaign, Candidate, Measurement, ProposalItem
 from e2t_al.acquisition.objectives import score
-from e2t_al.reports import campaign_experiments
+from e2t_al.campaign.reports import campaign_experiments
 
 RowIdInPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="a row id")]
 

@@ -1,27 +1,27 @@
 """One iteration of the closed loop, as plain functions (the Prefect flows in ``flows/`` only orchestrate them):
 
-    read_state → pool_features → train_member (once) → fine_tune (now and then) → score_and_choose → record
+    read_state (``state``) → pool_features → train_member (once) → fine_tune (now and then) → score_and_choose → record
 
-State lives in the store (``db``); models and feature caches live under ``<artifacts_dir>/<campaign>/``.
+State lives in the store (``db``); models and feature caches live under ``<artifacts_dir>/<campaign>/``. The rows
+are the campaign's candidates and its prior materials (``CampaignState``): the model learns from every measured
+row, the batch comes from the candidates.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from sqlmodel import Session
-
 from db import service
-from db.engine import StoreError
 from e2t_al.acquisition.batch import BatchProposal, Objective, pool_predictions, propose_batch
 from e2t_al.acquisition.novelty import composition_novelty, embedding_novelty
 from e2t_al.acquisition.surrogates import e2t_surrogate
+from e2t_al.campaign.state import CampaignState, campaign_scope, domain_keys
 from e2t_al.config import CampaignConfig
 from e2t_al.data.dataset import DataError, MaterialsDataset, object_array
 from e2t_al.data.hoip import parse_cif
@@ -34,59 +34,6 @@ from e2t_al.model.inputs import DescriptorInputs
 
 DATASET_OF_KIND = {"cif": "hoip", "smiles": "polymers", "formula": "mp"}
 PARSERS = {"cif": parse_cif, "smiles": parse_smiles, "formula": parse_formula}
-
-
-@dataclass
-class CampaignState:
-    """A consistent snapshot of one campaign, read in one transaction. Arrays are over candidates ``(n,)``."""
-
-    campaign_id: int
-    name: str
-    config: CampaignConfig
-    candidate_ids: np.ndarray
-    identifiers: np.ndarray
-    domains: np.ndarray
-    kinds: np.ndarray
-    representations: np.ndarray
-    measured_value: np.ndarray  # NaN where unmeasured (campaign unit, mean of valid measurements)
-    pending: np.ndarray  # approved, not yet measured
-    proposed: np.ndarray  # proposed, waiting for a decision
-    measurement_ids: list[int] = field(default_factory=list)
-    iteration: int = 1  # the iteration a run now would be
-
-    @property
-    def measured(self) -> np.ndarray:
-        return np.isfinite(self.measured_value)
-
-    @property
-    def batch_open(self) -> bool:
-        """A batch waits for decisions or measurements: an iteration must not propose another."""
-        return bool(self.pending.any() or self.proposed.any())
-
-    @property
-    def folder(self) -> Path:
-        return Path(self.config.artifacts_dir) / self.name
-
-
-def read_state(session: Session, name: str) -> CampaignState:
-    campaign = service.get_campaign(session, name)
-    config = CampaignConfig.model_validate(campaign.config)
-    candidates = service.list_candidates(session, campaign)
-    if not candidates:
-        raise StoreError(f"campaign {name!r} has no candidates: import some first")
-    measured = service.measured_values(session, campaign)
-    waiting = {status: {c.identifier for _, c in service.proposal_items(session, campaign, statuses=[status])}
-               for status in ("approved", "proposed")}
-    identifiers = np.array([c.identifier for c in candidates])
-    return CampaignState(
-        campaign_id=campaign.id, name=name, config=config,
-        candidate_ids=np.array([c.id for c in candidates]), identifiers=identifiers,
-        domains=np.array([c.element_domain for c in candidates]), kinds=np.array([c.representation_kind for c in candidates]),
-        representations=object_array([c.representation for c in candidates]),
-        measured_value=np.array([measured.get(i, np.nan) for i in identifiers]),
-        pending=np.isin(identifiers, list(waiting["approved"])), proposed=np.isin(identifiers, list(waiting["proposed"])),
-        measurement_ids=[m.id for m, _ in service.list_measurements(session, campaign)],
-        iteration=service.completed_iterations(session, campaign) + 1)
 
 
 # ---- features ----------------------------------------------------------------------------------------------
@@ -117,22 +64,6 @@ def pool_features(state: CampaignState, progress: bool = False) -> np.ndarray:
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, features)
     return features
-
-
-def domain_keys(state: CampaignState) -> list[frozenset[str]]:
-    if set(state.kinds.tolist()) == {"formula"}:
-        return [frozenset(d.split("-")) for d in state.domains]
-    return [frozenset({d}) for d in state.domains]
-
-
-def campaign_scope(state: CampaignState) -> np.ndarray:
-    """Boolean ``(n,)``: the candidates the campaign is about, where its incumbent is taken. With unexplored
-    domains configured, the candidates in them (a material is in hold-out ``k`` when ``k`` is one of its domain
-    keys, as for ``MaterialsDataset.in_domain``); the other domains are background data. Without: every candidate."""
-    unexplored = set(state.config.unexplored_domains)
-    if not unexplored:
-        return np.ones(len(state.identifiers), dtype=bool)
-    return np.array([bool(keys & unexplored) for keys in domain_keys(state)], dtype=bool)
 
 
 # ---- model -------------------------------------------------------------------------------------------------
@@ -204,8 +135,15 @@ def score_and_choose(state: CampaignState, ensemble: E2TEnsemble, features: np.n
                         composition_novelty(state.domains.tolist(), set(state.domains[measured].tolist())))
     batch = propose_batch(pooled.model, pooled.pool_X, measured, state.measured_value[measured], config,
                           objective_of(state.config), pending=state.pending, domains=state.domains,
-                          in_scope=scope, error_floor=ensemble.error_floor(), seed=state.iteration)
+                          in_scope=scope, excluded=state.retired, error_floor=ensemble.error_floor(), seed=state.iteration)
     return scores, batch
+
+
+def candidate_predictions(state: CampaignState, scores: PoolScores) -> tuple[list[int], list[float], list[float], list[float]]:
+    """The scores of the campaign's own candidates (store ids, mean, std, novelty); prior materials are not recorded."""
+    own = np.flatnonzero(~state.prior)
+    return ([int(i) for i in state.candidate_ids[own]], scores.mean[own].tolist(), scores.std[own].tolist(),
+            scores.embedding_novelty[own].tolist())
 
 
 def proposed_candidates(state: CampaignState, batch: BatchProposal, scores: PoolScores) -> list[service.ProposedCandidate]:

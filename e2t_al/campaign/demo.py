@@ -10,10 +10,10 @@ import numpy as np
 
 from db.engine import session_scope, store_engine, upgrade
 from e2t_al.acquisition.objectives import score
-from e2t_al.campaign import create_campaign_from_config, starting_measurements
+from e2t_al.campaign.setup import create_campaign_from_config
 from e2t_al.config import CampaignConfig
 from e2t_al.data import load_dataset
-from e2t_al.simulated_lab import SimulatedLab
+from e2t_al.campaign.simulated_lab import SimulatedLab
 
 
 @dataclass
@@ -24,7 +24,7 @@ class DemoSummary:
     best_possible: float
     best_possible_candidate: str
     found_best_at: int | None  # experiment number at which the best possible was measured
-    pool_size: int  # candidates outside the starting data
+    pool_size: int  # the campaign's candidates
     unit: str
     seconds: float
     plots: list[str]
@@ -59,21 +59,24 @@ def run_demo(config: CampaignConfig, folder: Path) -> DemoSummary:
 
 
 def summarise(config: CampaignConfig, dataset, url: str, results: list[dict], seconds: float) -> DemoSummary:
+    """What the campaign found among its own candidates, against the best of them (the data set's values)."""
     from db import service
-    from e2t_al.reports import campaign_experiments
+    from e2t_al.campaign.reports import campaign_experiments
 
-    values = dataset.target(config.target)
-    pool = np.setdiff1d(np.flatnonzero(np.isfinite(values)), starting_measurements(dataset, config))
-    scores = score(values[pool], config.objective, config.target_low, config.target_high)
-    best = pool[int(np.argmax(scores))]
+    reference = dict(zip(dataset.ids.tolist(), dataset.target(config.target).tolist()))
     with session_scope(store_engine(url)) as session:
-        experiments = campaign_experiments(session, service.get_campaign(session, config.name))
+        campaign = service.get_campaign(session, config.name)
+        pool = [c.identifier for c in service.list_candidates(session, campaign)]
+        experiments = campaign_experiments(session, campaign)
+    labelled = [i for i in pool if np.isfinite(reference.get(i, np.nan))]
+    scores = score(np.array([reference[i] for i in labelled]), config.objective, config.target_low, config.target_high)
+    best = labelled[int(np.argmax(scores))]
     measured = [v for _, v in experiments]
     found = int(np.argmax(score(np.array(measured), config.objective, config.target_low, config.target_high))) if measured else None
-    hit = next((k + 1 for k, (identifier, _) in enumerate(experiments) if identifier == dataset.ids[best]), None)
+    hit = next((k + 1 for k, (identifier, _) in enumerate(experiments) if identifier == best), None)
     return DemoSummary(
         experiments=len(experiments), best_found=measured[found] if measured else float("nan"),
-        best_found_candidate=experiments[found][0] if measured else "-", best_possible=float(values[best]),
-        best_possible_candidate=str(dataset.ids[best]), found_best_at=hit, pool_size=int(len(dataset) - len(starting_measurements(dataset, config))),
+        best_found_candidate=experiments[found][0] if measured else "-", best_possible=float(reference[best]),
+        best_possible_candidate=best, found_best_at=hit, pool_size=len(pool),
         unit=dataset.units.get(config.target, config.unit), seconds=seconds,
         plots=results[-1].get("plots", []) if results else [])

@@ -15,13 +15,15 @@ from sqlmodel import Session  # noqa: E402
 from db import service  # noqa: E402
 from db.tables import Campaign  # noqa: E402
 from e2t_al.acquisition.objectives import score  # noqa: E402
-from e2t_al.campaign import REFERENCE_OPERATOR  # noqa: E402
 
 
 def campaign_experiments(session: Session, campaign: Campaign) -> list[tuple[str, float]]:
-    """(candidate, value) of the campaign's own experiments in the order measured (not the starting data)."""
+    """(candidate, value) of the campaign's experiments in the order measured: measurements of its proposals, and
+    unplanned ones entered once the first batch was proposed. Not the starting data, never prior knowledge."""
+    batches = service.proposal_batches(session, campaign)
+    started = batches[0].created_at.replace(tzinfo=None) if batches else None
     return [(identifier, m.value_in_campaign_unit) for m, identifier in service.list_measurements(session, campaign)
-            if m.operator != REFERENCE_OPERATOR]
+            if m.proposal_item_id is not None or (started is not None and m.recorded_at.replace(tzinfo=None) >= started)]
 
 
 def best_so_far(values: list[float], objective: str, low: float | None, high: float | None) -> np.ndarray:

@@ -1,58 +1,19 @@
-"""The ``e2t-al`` command line."""
+"""``e2t-al bench``: benchmarks that print figures and write a JSON report."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+import os
+
+from e2t_al.cli.common import CONFIG_DIR, console, fail
 from e2t_al.config import ExtrapolationBenchConfig, load_config
-from e2t_al.data import DataError, load_dataset
-from e2t_al.data.paths import PROJECT_ROOT
-from e2t_al.store_cli import register as register_store_commands
+from e2t_al.data import DataError
 
-app = typer.Typer(help="E2T-AL: active learning for materials discovery with extrapolative meta-learners.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks: print figures and write a JSON report.", no_args_is_help=True)
-data_app = typer.Typer(help="Inspect the materials data sets.", no_args_is_help=True)
-app.add_typer(bench_app, name="bench")
-app.add_typer(data_app, name="data")
-console = Console()
-register_store_commands(app)
-CONFIG_DIR = PROJECT_ROOT / "configs"
-
-# Prefect: a project-local home, no telemetry; flows run in ephemeral mode unless PREFECT_API_URL names a server.
-os.environ.setdefault("PREFECT_HOME", str(PROJECT_ROOT / ".prefect"))
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-
-
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code=2)
-
-
-@data_app.command("summary")
-def data_summary(dataset: str = typer.Option("hoip", help="hoip, polymers or mp"),
-                 data_dir: Optional[Path] = typer.Option(None, help="data folder (default: $E2T_AL_DATA_DIR or ../shared/data)")):
-    """Materials per element domain, targets, and every entry that could not be loaded."""
-    try:
-        data = load_dataset(dataset, data_dir)
-    except DataError as exc:
-        _fail(str(exc))
-    table = Table(title=f"{dataset}: {len(data)} materials")
-    table.add_column("domain")
-    table.add_column("materials", justify="right")
-    for row in data.summary().itertuples():
-        table.add_row(str(row.domain), str(row.count))
-    console.print(table)
-    console.print("targets: " + ", ".join(f"{t} ({data.units.get(t) or '-'})" for t in data.target_names))
-    for problem in data.problems:
-        console.print(f"[yellow]skipped or incomplete[/] {problem.identifier}: {problem.reason}")
 
 
 @bench_app.command("extrapolation")
@@ -77,19 +38,21 @@ def bench_extrapolation(
             cfg = cfg.model_copy(update={"target": target})
         run_extrapolation(cfg, holdout, seeds, json_path=json_path, plot_path=plot, console=console, first_seed=first_seed)
     except DataError as exc:
-        _fail(str(exc))
+        fail(str(exc))
+
 
 
 def _bench_config(dataset: str, config: Optional[Path], data_dir: Optional[Path], members: Optional[int]) -> ExtrapolationBenchConfig:
     path = config or CONFIG_DIR / f"extrapolation_{dataset}.yaml"
     cfg = load_config(path, ExtrapolationBenchConfig) if (config is not None or path.exists()) else ExtrapolationBenchConfig(dataset=dataset)
     if cfg.dataset != dataset:
-        _fail(f"config {path} is for data set {cfg.dataset!r}, not {dataset!r}")
+        fail(f"config {path} is for data set {cfg.dataset!r}, not {dataset!r}")
     if data_dir:
         cfg = cfg.model_copy(update={"data_dir": data_dir})
     if members:
         cfg.ensemble.members = members
     return cfg
+
 
 
 @bench_app.command("adaptation")
@@ -111,7 +74,8 @@ def bench_adaptation(
         run_adaptation(cfg, holdout, k, seeds, AdaptationConfig(finetune_steps=finetune_steps), scratch_members, json_path, console,
                        methods=tuple(m.strip() for m in methods.split(",") if m.strip()))
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
+
 
 
 @bench_app.command("propose")
@@ -130,7 +94,8 @@ def bench_propose(
         run_propose_bench(_bench_config(dataset, config, data_dir, members), pool_size, batch, measured, repeats, baybe,
                           model_dir, json_path, console)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
+
 
 
 @bench_app.command("discovery")
@@ -141,7 +106,7 @@ def bench_discovery(
     first_seed: int = typer.Option(0, help="seeds first-seed … first-seed + seeds − 1 (e.g. to share seeds between machines)"),
     strategies: str = typer.Option("e2t,e2t-gauss-qlogei,gp-qlogei,baybe,random"),
     objective: str = typer.Option("max", help="max, min, target:VALUE or target:LOW:HIGH (a window)"),
-    pool: str = typer.Option("holdout", help="holdout, or all-unmeasured"),
+    pool: str = typer.Option("holdout", help="holdout (the unexplored domains' labelled materials), or all-unmeasured (also the unlabelled ones; their proposals fail)"),
     source_fraction: float = typer.Option(1.0, help="share of the other domains measured at the start (seeded)"),
     noise: float = typer.Option(0.0, help="the simulated lab's noise σ, in the target's unit (success judged on true values)"),
     json_path: Optional[Path] = typer.Option(None, "--json"),
@@ -161,7 +126,8 @@ def bench_discovery(
         run_discovery(cfg, scenario, seeds=seeds, strategies=[s.strip() for s in strategies.split(",") if s.strip()],
                       json_path=json_path, console=console, workers=workers, first_seed=first_seed)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
+
 
 
 def discovery_config(dataset: str, config: Optional[Path], target: Optional[str], data_dir: Optional[Path]):
@@ -171,6 +137,7 @@ def discovery_config(dataset: str, config: Optional[Path], target: Optional[str]
     if cfg.dataset != dataset:
         raise DataError(f"config is for data set {cfg.dataset!r}, not {dataset!r}")
     return cfg.model_copy(update={k: v for k, v in {"target": target, "data_dir": data_dir}.items() if v})
+
 
 
 @bench_app.command("discovery-suite")
@@ -192,58 +159,4 @@ def bench_discovery_suite(
                   only=[s.strip() for s in scenarios.split(",")] if scenarios else None,
                   strategies=[s.strip() for s in strategies.split(",")] if strategies else None)
     except ValueError as exc:
-        _fail(str(exc))
-
-
-@app.command("demo")
-def demo(config: Optional[Path] = typer.Argument(None, help="campaign YAML (default: configs/campaign_hoip_gef.yaml)"),
-         folder: Path = typer.Option(Path("runs/demo"), help="where the demo's database, models and plots go")):
-    """A whole simulated campaign: HOIP with Ge-F unexplored at the start; find its highest band gap."""
-    from e2t_al.config import CampaignConfig
-    from e2t_al.demo import run_demo
-
-    try:
-        cfg = load_config(config or CONFIG_DIR / "campaign_hoip_gef.yaml", CampaignConfig)
-        summary = run_demo(cfg, folder)
-    except DataError as exc:
-        _fail(str(exc))
-    console.rule("demo summary")
-    console.print(summary.line())
-    for plot in summary.plots:
-        console.print(f"plot: {plot}")
-
-
-@app.command("serve")
-def serve(campaign: str = typer.Option(..., help="campaign name in the store"),
-          url: Optional[str] = typer.Option(None, help="database URL (default: $E2T_AL_DATABASE_URL or sqlite:///e2t_al.sqlite)")):
-    """Serve the iteration flow on the cron in the campaign's config, against a Prefect server
-    (`prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api)."""
-    from flows.deployments import serve_campaign
-
-    try:
-        serve_campaign(campaign, url)
-    except (DataError, ValueError) as exc:
-        _fail(str(exc))
-
-
-@app.command("web")
-def web(host: str = typer.Option("127.0.0.1", help="address to listen on (only this machine by default)"),
-        port: int = typer.Option(8000),
-        url: Optional[str] = typer.Option(None, help="database URL (default: $E2T_AL_DATABASE_URL or sqlite:///e2t_al.sqlite)"),
-        secure_cookies: bool = typer.Option(False, help="send cookies over HTTPS only (behind a TLS proxy)")):
-    """The lab web app: review proposals, enter measurements, watch campaigns; JSON API under /api/."""
-    import uvicorn
-
-    from db.engine import NotMigratedError
-    from e2t_al.web.app import create_app
-
-    try:
-        application = create_app(url, secure_cookies=secure_cookies)
-    except NotMigratedError as exc:
-        _fail(str(exc))
-    console.print(f"E2T-AL web app on http://{host}:{port}/ (add the first user with `e2t-al users add NAME --role admin`)")
-    uvicorn.run(application, host=host, port=port, log_level="info")
-
-
-if __name__ == "__main__":
-    app()
+        fail(str(exc))

@@ -1,0 +1,3 @@
+from e2t_al.cli import app
+
+app()
