@@ -30,6 +30,33 @@ class DuplicateMeasurementError(StoreError):
     """The same candidate, value and operator were entered within a minute: probably entered twice."""
 
 
+# The proposal state machine, shared by the CLI, the API, the pages and the flows: action → {from state: to state}.
+# A measurement that names no proposal item is an unplanned measurement (allowed; linked to no proposal).
+PROPOSAL_TRANSITIONS = {"approved": {"proposed": "approved"}, "rejected": {"proposed": "rejected"},
+                        "measured": {"approved": "measured"}, "failed": {"approved": "failed"}}
+
+
+class IllegalTransition(StoreError):
+    """A proposal item cannot take this step from its current state (``current``); nothing is written."""
+
+    def __init__(self, item_id: int, current: str, action: str):
+        allowed = [state for state, targets in PROPOSAL_TRANSITIONS.items() if current in targets]
+        super().__init__(f"proposal item {item_id} is {current}: it cannot become {action}"
+                         + (f" (from {current} it can become {' or '.join(allowed)})" if allowed else " (a final state)"))
+        self.item_id, self.current, self.action = item_id, current, action
+
+
+class NotAllowed(StoreError):
+    """The acting person's role does not allow this write."""
+
+
+def advance(item: ProposalItem, action: str) -> None:
+    """Move ``item`` along the state machine, or raise ``IllegalTransition`` naming its current state."""
+    if item.status not in PROPOSAL_TRANSITIONS[action]:
+        raise IllegalTransition(item.id, item.status, action)
+    item.status = PROPOSAL_TRANSITIONS[action][item.status]
+
+
 def audit(session: Session, actor: str, action: str, campaign: Campaign | None = None, **detail) -> None:
     session.add(AuditEvent(campaign_id=campaign.id if campaign else None, actor=actor, action=action, detail=detail))
 
@@ -207,7 +234,7 @@ def add_measurement(session: Session, campaign: Campaign, data: MeasurementIn, a
                               corrects_id=corrects.id if corrects else None, proposal_item_id=item.id if item else None)
     session.add(measurement)
     if item is not None:
-        item.status = "measured"
+        advance(item, "measured")
         session.add(item)
     session.flush()
     audit(session, data.operator, "measurement.correct" if corrects else "measurement.add", campaign,
@@ -220,6 +247,8 @@ def _proposal_item_for(session: Session, campaign: Campaign, candidate: Candidat
         item = session.get(ProposalItem, item_id)
         if item is None or item.candidate_id != candidate.id:
             raise StoreError(f"proposal item {item_id} is not a proposal of candidate {candidate.identifier!r}")
+        if item.status not in PROPOSAL_TRANSITIONS["measured"]:
+            raise IllegalTransition(item.id, item.status, "measured")
         return item
     return session.exec(select(ProposalItem).join(ProposalBatch).where(
         ProposalBatch.campaign_id == campaign.id, ProposalItem.candidate_id == candidate.id,
@@ -301,8 +330,14 @@ def correct_measurement(session: Session, campaign: Campaign, measurement_id: in
     return add_measurement(session, campaign, data.model_copy(update={"proposal_item_id": old.proposal_item_id}), corrects=old)
 
 
-def retract_measurement(session: Session, campaign: Campaign, measurement_id: int, actor: str, reason: str) -> Measurement:
+def retract_measurement(session: Session, campaign: Campaign, measurement_id: int, actor: str, reason: str,
+                        may_retract_any: bool = True) -> Measurement:
+    """Retract a measurement (who, when and why are kept). Without ``may_retract_any`` (the web's experimentalists)
+    only the actor's own measurements; reviewers and admins, and the CLI run by the store's operator, any."""
     measurement = get_measurement(session, campaign, measurement_id)
+    if not may_retract_any and measurement.operator != actor:
+        raise NotAllowed(f"measurement {measurement_id} was entered by {measurement.operator}: an experimentalist retracts "
+                         "only their own measurements; ask a reviewer")
     if measurement.status != "valid":
         raise StoreError(f"measurement {measurement_id} is already {measurement.status}")
     if not reason.strip():
@@ -473,9 +508,8 @@ def decide(session: Session, campaign: Campaign, item_id: int, decision: Decisio
     batch = session.get(ProposalBatch, item.batch_id) if item else None
     if batch is None or batch.campaign_id != campaign.id:
         raise NotFoundError(f"no proposal item {item_id} in campaign {campaign.name!r}")
-    if item.status != "proposed":
-        raise StoreError(f"proposal item {item_id} is already {item.status}")
-    item.status, item.decided_by, item.decided_at, item.comment = decision.decision, decision.user, utc_now(), decision.comment
+    advance(item, decision.decision)
+    item.decided_by, item.decided_at, item.comment = decision.user, utc_now(), decision.comment
     session.add(item)
     audit(session, decision.user, f"proposal.{decision.decision}", campaign, item=item_id, comment=decision.comment)
     return item
@@ -485,9 +519,10 @@ def fail_proposal(session: Session, campaign: Campaign, item_id: int, actor: str
     """An approved proposal that could not be measured (no sample, failed synthesis): closed, with the reason."""
     item = session.get(ProposalItem, item_id)
     batch = session.get(ProposalBatch, item.batch_id) if item else None
-    if batch is None or batch.campaign_id != campaign.id or item.status != "approved":
-        raise StoreError(f"proposal item {item_id} is not an approved proposal of campaign {campaign.name!r}")
-    item.status, item.comment = "failed", reason
+    if batch is None or batch.campaign_id != campaign.id:
+        raise NotFoundError(f"no proposal item {item_id} in campaign {campaign.name!r}")
+    advance(item, "failed")
+    item.comment = reason
     session.add(item)
     audit(session, actor, "proposal.failed", campaign, item=item_id, reason=reason)
     return item

@@ -159,7 +159,7 @@ def test_decisions_and_measurement_close_a_proposal(store, campaign):
         (a, _), (b, _), (c, _) = service.proposal_items(session, campaign)
         service.decide(session, campaign, a.id, DecisionIn(decision="approved", user="rita", comment="go"))
         service.decide(session, campaign, b.id, DecisionIn(decision="rejected", user="rita"))
-        with pytest.raises(service.StoreError, match="already approved"):
+        with pytest.raises(service.IllegalTransition, match="is approved: it cannot become rejected"):
             service.decide(session, campaign, a.id, DecisionIn(decision="rejected", user="rita"))
     with session_scope(store) as session:
         service.add_measurement(session, campaign, m(candidate="c0"))

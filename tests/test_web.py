@@ -73,7 +73,7 @@ PAGES = [
     ("POST", f"{C}/proposals/decide-all", {"decision": "rejected"}, "decide"),
     ("POST", f"{C}/measurements", {"candidate": "g01", "value": "5.0", "unit": "eV"}, "measure"),
     ("POST", f"{C}/measurements/1/correction", {"value": "1.75", "unit": "eV"}, "measure"),
-    ("POST", f"{C}/measurements/1/retraction", {"reason": "wrong sample"}, "measure"),
+    ("POST", f"{C}/measurements/1/retraction", {"reason": "wrong sample"}, "retract_any"),  # not the experimentalist's
     ("POST", f"{C}/measurements/upload/confirm", {"csv_text": GOOD_CSV, "filename": "m.csv"}, "measure"),
 ]
 API = [
@@ -89,7 +89,7 @@ API = [
     ("POST", "/api/proposals/1/decision", {"decision": "approved"}, "decide"),
     ("POST", "/api/measurements", {"campaign": CAMPAIGN, "candidate": "g01", "value": 5.0, "unit": "eV"}, "measure"),
     ("POST", "/api/measurements/1/correction", {"value": 1.75, "unit": "eV"}, "measure"),
-    ("POST", "/api/measurements/1/retraction", {"reason": "wrong sample"}, "measure"),
+    ("POST", "/api/measurements/1/retraction", {"reason": "wrong sample"}, "retract_any"),
 ]
 
 
@@ -238,12 +238,16 @@ def test_a_correction_and_a_retraction_keep_the_history(lab):
     client, url, _ = lab
     csrf = signed_in(client, "experimentalist")
     assert client.post(f"{C}/measurements/1/correction", data={"csrf_token": csrf, "value": "1.75", "unit": "eV"}).status_code == 303
+    others = client.post(f"{C}/measurements/2/retraction", data={"csrf_token": csrf, "reason": "contaminated"})
+    assert others.status_code == 403 and "only their own" in others.text  # entered by someone else
+    own = max(m.id for m in _measurements(url))  # the correction, entered by this experimentalist
+    assert client.post(f"{C}/measurements/{own}/retraction", data={"csrf_token": csrf, "reason": "typo"}).status_code == 303
+    csrf = signed_in(client, "reviewer")
     assert client.post(f"{C}/measurements/2/retraction", data={"csrf_token": csrf, "reason": "contaminated"}).status_code == 303
     statuses = {m.id: m.status for m in _measurements(url)}
-    assert statuses[1] == "superseded" and statuses[2] == "retracted" and max(statuses) == 7
+    assert statuses[1] == "superseded" and statuses[2] == "retracted" and statuses[own] == "retracted" and max(statuses) == 7
     again = client.post(f"{C}/measurements/1/retraction", data={"csrf_token": csrf, "reason": "again"})
     assert again.status_code == 400 and "already superseded" in again.text
-    signed_in(client, "reviewer")
     audit = client.get("/audit").text
     assert "measurement.correct" in audit and "measurement.retract" in audit and "contaminated" in audit
 
@@ -270,7 +274,7 @@ def _measurements(url: str) -> list[Measurement]:
 def test_web_listens_on_localhost_by_default():
     import inspect
 
-    from e2t_al.cli import web
+    from e2t_al.cli.loop import web
     assert inspect.signature(web).parameters["host"].default.default == "127.0.0.1"
 
 
@@ -282,7 +286,8 @@ def test_review_and_measure_on_each_backend(store_url, tmp_path):
     experimentalist = {"Authorization": f"Bearer {seeded['tokens']['experimentalist']}"}
     first = seeded["proposal_ids"][0]
     assert client.post(f"/api/proposals/{first}/decision", json={"decision": "approved"}, headers=reviewer).status_code == 200
-    assert client.post(f"/api/proposals/{first}/decision", json={"decision": "rejected"}, headers=reviewer).status_code == 400
+    again = client.post(f"/api/proposals/{first}/decision", json={"decision": "rejected"}, headers=reviewer)
+    assert again.status_code == 409 and again.json()["current_state"] == "approved"
     added = client.post("/api/measurements", headers=experimentalist,
                         json={"campaign": CAMPAIGN, "candidate": "g01", "value": 5.2, "unit": "eV"})
     assert added.status_code == 201 and added.json()["operator"] == "experimentalist"

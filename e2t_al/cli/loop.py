@@ -20,7 +20,7 @@ def demo(config: Optional[Path] = typer.Argument(None, help="campaign YAML (defa
          folder: Path = typer.Option(Path("runs/demo"), help="where the demo's database, models and plots go")):
     """A whole simulated campaign: HOIP with Ge-F unexplored at the start; find its highest band gap."""
     from e2t_al.config import CampaignConfig
-    from e2t_al.campaign.demo import run_demo
+    from flows.demo import run_demo
 
     try:
         cfg = load_config(config or CONFIG_DIR / "campaign_hoip_gef.yaml", CampaignConfig)

@@ -136,10 +136,11 @@ def correct_measurement(measurement_id: views.RowIdInPath, body: CorrectionPost,
 
 @router.post("/measurements/{measurement_id}/retraction", response_model=views.MeasurementOut)
 def retract_measurement(measurement_id: views.RowIdInPath, body: RetractionPost, request: Request,
-                        visitor: Visitor = Depends(api_user("measure"))):
+                        visitor: Visitor = Depends(api_user("retract"))):
     with store(request) as session:
         campaign = service.campaign_of_measurement(session, measurement_id)
-        measurement = service.retract_measurement(session, campaign, measurement_id, visitor.username, body.reason)
+        measurement = service.retract_measurement(session, campaign, measurement_id, visitor.username, body.reason,
+                                                  may_retract_any=visitor.may("retract_any"))
         return views.measurement_out(measurement, views.candidate_identifier(session, measurement.candidate_id))
 
 

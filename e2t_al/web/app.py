@@ -7,19 +7,20 @@ Refusals from the store become clear errors: 404 (not found), 409 (probably ente
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from db.engine import NotFoundError, StoreError, store_engine
 from db.schemas import validation_reason
-from db.service import DuplicateMeasurementError, ImportRefused
+from db.service import DuplicateMeasurementError, IllegalTransition, ImportRefused, NotAllowed
 from e2t_al.web import api, pages
 from e2t_al.web.security import LoginRequired
 
@@ -34,8 +35,10 @@ SECURITY_HEADERS = {
 def _status_of(exc: Exception) -> int:
     if isinstance(exc, NotFoundError):
         return 404
-    if isinstance(exc, DuplicateMeasurementError):
+    if isinstance(exc, (DuplicateMeasurementError, IllegalTransition)):
         return 409
+    if isinstance(exc, NotAllowed):
+        return 403
     if isinstance(exc, (ImportRefused, ValidationError, RequestValidationError)):
         return 422
     return 400
@@ -64,6 +67,8 @@ def create_app(database_url: str | None = None, secure_cookies: bool = False) ->
             body = {"detail": message}
             if isinstance(exc, ImportRefused):
                 body["problems"] = [str(p) for p in exc.problems]
+            if isinstance(exc, IllegalTransition):
+                body["current_state"] = exc.current
             return JSONResponse(body, status_code=status)
         return pages.render(request, "error.html", None, status, message=message)
 
@@ -84,9 +89,17 @@ def create_app(database_url: str | None = None, secure_cookies: bool = False) ->
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        """Every response carries the security headers, an unexpected error's 500 included; nothing but the
+        static files may be cached (pages and API answers can carry tokens and lab data)."""
+        try:
+            response = await call_next(request)
+        except Exception:
+            logging.getLogger("e2t_al.web").exception("unexpected error on %s %s", request.method, request.url.path)
+            response = PlainTextResponse("internal error: the request was not completed", status_code=500)
         for header, value in SECURITY_HEADERS.items():
             response.headers.setdefault(header, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     return app

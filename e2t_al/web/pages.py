@@ -208,10 +208,11 @@ def correct_measurement(name: str, measurement_id: views.RowIdInPath, request: R
 
 @router.post("/campaigns/{name}/measurements/{measurement_id}/retraction")
 def retract_measurement(name: str, measurement_id: views.RowIdInPath, request: Request, reason: str = Form(max_length=2000),
-                        csrf_token: str = Form(max_length=100), visitor: Visitor = Depends(page_user("measure"))):
+                        csrf_token: str = Form(max_length=100), visitor: Visitor = Depends(page_user("retract"))):
     check_csrf(visitor, csrf_token)
     with store(request) as session:
-        service.retract_measurement(session, service.get_campaign(session, name), measurement_id, visitor.username, reason)
+        service.retract_measurement(session, service.get_campaign(session, name), measurement_id, visitor.username, reason,
+                                    may_retract_any=visitor.may("retract_any"))
     return back_to(f"/campaigns/{quote(name)}/measurements", f"measurement {measurement_id} retracted")
 
 

@@ -24,6 +24,8 @@ from db.tables import User
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "view": ("viewer", "experimentalist", "reviewer", "admin"),
     "measure": ("experimentalist", "admin"),
+    "retract": ("experimentalist", "reviewer", "admin"),  # an experimentalist their own measurements only
+    "retract_any": ("reviewer", "admin"),
     "decide": ("reviewer", "admin"),
     "audit": ("reviewer", "admin"),
     "manage_users": ("admin",),

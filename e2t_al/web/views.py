@@ -42,6 +42,14 @@ class ModelVersionOut(BaseModel):
     metrics: dict
 
 
+class PriorOut(BaseModel):
+    """One source of prior knowledge: the model learns from it; it is never a candidate, measurement or experiment."""
+
+    source: str
+    materials: int
+    excluded_domains: list[str]
+
+
 class CampaignSummary(BaseModel):
     campaign: CampaignOut
     candidates: int
@@ -51,6 +59,7 @@ class CampaignSummary(BaseModel):
     best_value: Optional[float]
     open_proposals: int
     latest_model: Optional[ModelVersionOut]
+    prior: list[PriorOut] = []
 
 
 class CandidateOut(BaseModel):
@@ -91,6 +100,7 @@ class MeasurementOut(BaseModel):
     recorded_at: datetime
     status: str
     corrects_id: Optional[int]
+    proposal_item_id: Optional[int]  # None: an unplanned measurement
     notes: Optional[str]
     retracted_by: Optional[str]
     retraction_reason: Optional[str]
@@ -177,8 +187,7 @@ def proposal_out(item: ProposalItem, candidate: Candidate) -> ProposalOut:
 
 
 def measurement_out(measurement: Measurement, identifier: str) -> MeasurementOut:
-    return MeasurementOut(candidate=identifier, **measurement.model_dump(exclude={"candidate_id", "proposal_item_id",
-                                                                                    "retracted_at"}))
+    return MeasurementOut(candidate=identifier, **measurement.model_dump(exclude={"candidate_id", "retracted_at"}))
 
 
 # ---- views -------------------------------------------------------------------------------------------------
@@ -196,7 +205,9 @@ def campaign_summary(session: Session, campaign: Campaign) -> CampaignSummary:
     return CampaignSummary(campaign=campaign_out(campaign), candidates=service.count_candidates(session, campaign),
                            measured=len(measured), experiments=len(experiments), best_identifier=best_identifier,
                            best_value=best_value, open_proposals=len(service.open_proposals(session, campaign)),
-                           latest_model=latest)
+                           latest_model=latest,
+                           prior=[PriorOut(source=name, materials=n, excluded_domains=link.excluded_domains)
+                                  for link, name, n in service.campaign_priors(session, campaign)])
 
 
 def proposals(session: Session, campaign: Campaign, statuses: list[str] | None = None) -> list[ProposalOut]:

@@ -39,7 +39,7 @@ class DemoSummary:
 def run_demo(config: CampaignConfig, folder: Path) -> DemoSummary:
     """Fresh database ``folder/demo.sqlite`` (the demo's own scratch file, replaced each run), the campaign from
     ``config``, ``config.iterations`` iterations with a simulated lab; returns the summary."""
-    from flows.campaign import run_campaign  # Prefect is imported only once its settings are in place
+    from flows.campaign import run_campaign  # Prefect is imported only once its settings are in place (the CLI sets them)
     from flows.deployments import task_runner_for
 
     started = time.perf_counter()
