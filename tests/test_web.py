@@ -295,3 +295,31 @@ def test_review_and_measure_on_each_backend(store_url, tmp_path):
     assert [p["status"] for p in proposals if p["id"] == first] == ["measured"]
     summary = client.get(f"/api{C}", headers=reviewer).json()
     assert summary["experiments"] == 1 and summary["best_identifier"] == "g01"
+
+
+def test_user_text_in_plots_is_plain_and_an_unexpected_error_keeps_the_headers(lab, monkeypatch):
+    client, url, _ = lab
+    from db import service
+    from db.engine import session_scope
+    from db.schemas import CandidateIn
+
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        campaign = service.get_campaign(session, CAMPAIGN)
+        service.import_candidates(session, campaign, [service.CandidateRow("line 2", CandidateIn(
+            identifier="$\\bogus{x$", representation_kind="formula", representation="CsGeF3"), "$\\bogus{x$")])
+    engine.dispose()
+    signed_in(client, "viewer")
+    plot = client.get(f"{C}/plots/domain_coverage.png")
+    assert plot.status_code == 200 and plot.headers["content-type"] == "image/png"  # mathtext would fail on it
+
+    from e2t_al.web import views
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(views, "campaign_summary", broken)
+    response = client.get(C)
+    assert response.status_code == 500 and "a bug" not in response.text
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
