@@ -98,9 +98,10 @@ def user_for_token(session: Session, token: str) -> User | None:
 
 
 def open_session(session: Session, user: User) -> tuple[str, WebSession]:
-    """(cookie value, session row) for a user who just signed in; expired sessions are swept."""
+    """(cookie value, session row) for a user who just signed in. The user's older sessions end (a stolen or
+    forgotten session does not outlive the next sign-in), and expired sessions are swept."""
     now = utc_now()
-    session.exec(delete(WebSession).where(WebSession.expires_at < now))
+    session.exec(delete(WebSession).where((WebSession.expires_at < now) | (WebSession.user_id == user.id)))
     token = secrets.token_urlsafe(32)
     web_session = WebSession(token_hash=_sha256(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
                              created_at=now, expires_at=now + SESSION_LIFETIME)
@@ -114,6 +115,14 @@ def session_for_cookie(session: Session, token: str) -> tuple[WebSession, User] 
     if row is None or row.expires_at < utc_now():
         return None
     return row, session.get(User, row.user_id)
+
+
+def set_flash(session: Session, token: str, message: str) -> None:
+    """The message the session's next page shows (post/redirect/get), kept server-side, never in the URL."""
+    row = session.exec(select(WebSession).where(WebSession.token_hash == _sha256(token))).first()
+    if row is not None:
+        row.flash = message[:500]
+        session.add(row)
 
 
 def close_session(session: Session, token: str) -> None:

@@ -14,6 +14,7 @@ Objective = Literal["maximise", "minimise", "target_window"]
 RepresentationKind = Literal["cif", "smiles", "formula"]
 Role = Literal["viewer", "experimentalist", "reviewer", "admin"]
 CLOCK_SKEW = timedelta(minutes=5)
+EARLIEST_MEASUREMENT = datetime(1900, 1, 1, tzinfo=timezone.utc)
 MAX_ROW_ID = 2**63 - 1  # the largest id a database integer column holds
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
@@ -37,8 +38,9 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-def _printable(text: str, what: str) -> str:
-    if any(ord(c) < 32 and c not in "\t" for c in text):
+def _printable(text: str, what: str, line_breaks: bool = False) -> str:
+    allowed = "\t\n\r" if line_breaks else "\t"
+    if any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in text):
         raise ValueError(f"{what} contains control characters")
     return text
 
@@ -99,6 +101,16 @@ class MeasurementEntry(Input):
     notes: Optional[str] = Field(default=None, max_length=10_000)
     proposal_item_id: Optional[RowId] = None
 
+    @field_validator("value", "uncertainty", "proposal_item_id", mode="before")
+    @classmethod
+    def _strict_number(cls, value, info):
+        """A number is a number: ``true`` is not 1.0 and ``"1_000"`` is not 1000."""
+        if isinstance(value, bool):
+            raise ValueError(f"{info.field_name} must be a number, not {str(value).lower()}")
+        if isinstance(value, str) and "_" in value:
+            raise ValueError(f"{info.field_name} must be written without underscores ({value!r})")
+        return value
+
     @field_validator("value", "uncertainty")
     @classmethod
     def _finite(cls, value: Optional[float], info) -> Optional[float]:
@@ -111,6 +123,11 @@ class MeasurementEntry(Input):
     def _no_control(cls, value: Optional[str], info) -> Optional[str]:
         return value if value is None else _printable(value, info.field_name)
 
+    @field_validator("notes")
+    @classmethod
+    def _text(cls, value: Optional[str]) -> Optional[str]:
+        return value if value is None else _printable(value, "notes", line_breaks=True)
+
     @field_validator("measured_at")
     @classmethod
     def _not_in_future(cls, value: Optional[datetime]) -> Optional[datetime]:
@@ -120,6 +137,8 @@ class MeasurementEntry(Input):
             value = value.replace(tzinfo=timezone.utc)
         if value > datetime.now(timezone.utc) + CLOCK_SKEW:
             raise ValueError("measured_at is in the future")
+        if value < EARLIEST_MEASUREMENT:
+            raise ValueError(f"measured_at is before {EARLIEST_MEASUREMENT.year}: check the date")
         return value
 
     def by(self, operator: str) -> "MeasurementIn":

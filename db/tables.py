@@ -196,6 +196,7 @@ class WebSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utc_now)
     expires_at: datetime
+    flash: Optional[str] = Field(default=None, max_length=500)  # the one-line message the next page shows, once
 
 
 class AuditEvent(SQLModel, table=True):

@@ -167,3 +167,17 @@ def test_decisions_and_measurement_close_a_proposal(store, campaign):
         assert statuses == {a.id: "measured", b.id: "rejected", c.id: "proposed"}
         assert [item.id for item, _ in service.open_proposals(session, campaign)] == [c.id]
         assert session.exec(select(Measurement)).one().proposal_item_id == a.id
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("value", True, "must be a number, not true"), ("value", "1_000", "without underscores"),
+    ("uncertainty", False, "must be a number"), ("measured_at", "0001-01-01T00:00:00Z", "before 1900"),
+    ("notes", "ok\x00hidden", "control characters"), ("method", "UV\x1bvis", "control characters")])
+def test_loose_values_are_refused(field, value, reason):
+    from pydantic import ValidationError
+
+    fields = {"candidate": "c0", "value": 1.5, "unit": "eV", "operator": "alice", field: value}
+    with pytest.raises(ValidationError, match=reason):
+        MeasurementIn.model_validate(fields)
+    assert MeasurementIn.model_validate({**fields, field: {"value": 1.5, "uncertainty": 0.1, "measured_at": None,
+                                                         "notes": "line one\nline two", "method": "UV-vis"}[field]})

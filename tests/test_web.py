@@ -323,3 +323,64 @@ def test_user_text_in_plots_is_plain_and_an_unexpected_error_keeps_the_headers(l
     assert response.status_code == 500 and "a bug" not in response.text
     assert "default-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["cache-control"] == "no-store"
+
+
+def test_failed_sign_ins_are_throttled_audited_and_bounded(lab):
+    client, url, _ = lab
+    for _ in range(5):
+        assert sign_in(client, "reviewer", "wrong password!").status_code == 401
+    throttled = sign_in(client, "reviewer", "wrong password!")
+    assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
+    right = sign_in(client, "reviewer")  # even the right password waits: the guesser cannot tell
+    assert right.status_code == 429
+    throttle = client.app.state.login_throttle
+    waits = []
+    for _ in range(4):  # each further failure doubles the wait
+        throttle.failed("reviewer", "testclient")
+        waits.append(throttle.retry_after("reviewer", "testclient"))
+    assert waits == sorted(waits) and waits[-1] > waits[0]
+    assert throttle.retry_after("reviewer", "10.0.0.9") == 0  # the person at another address is not locked out
+    for _ in range(40):  # unless someone fails from many addresses: then at most a minute
+        throttle.failed("admin", f"10.1.0.{_}")
+    assert 0 < throttle.retry_after("admin", "10.0.0.9") <= 60
+    engine = make_engine(url)
+    with Session(engine) as session:
+        failed = session.exec(select(AuditEvent).where(AuditEvent.action == "user.sign_in_failed")).all()
+    engine.dispose()
+    assert len(failed) == 5 and {e.actor for e in failed} == {"reviewer"}
+
+
+def test_a_new_sign_in_ends_the_older_sessions(lab, lab_template):
+    client, url, _ = lab
+    signed_in(client, "experimentalist")
+    assert client.get("/account").status_code == 200
+    other = TestClient(client.app, follow_redirects=False)
+    signed_in(other, "experimentalist")
+    assert client.get("/account").status_code == 303  # the first browser's session ended
+    assert other.get("/account").status_code == 200
+
+
+def test_page_messages_come_from_the_session_not_the_url(lab):
+    client, _, _ = lab
+    csrf = signed_in(client, "reviewer")
+    spoofed = client.get(f"{C}/proposals?message=Your+account+is+locked,+call+555-0100")
+    assert "555-0100" not in spoofed.text
+    decided = client.post(f"{C}/proposals/1/decision", data={"csrf_token": csrf, "decision": "approved"})
+    assert decided.status_code == 303 and "message" not in decided.headers["location"]
+    assert "proposal 1 approved" in client.get(decided.headers["location"]).text
+    assert "proposal 1 approved" not in client.get(decided.headers["location"]).text  # shown once
+
+
+def test_oversized_bodies_are_refused_before_parsing_or_authentication(lab):
+    client, url, _ = lab
+    before = count_rows(url, Measurement)
+    big_json = b'{"campaign": "' + b"x" * 1_100_000 + b'"}'
+    anonymous = client.post("/api/measurements", content=big_json, headers={"content-type": "application/json"})
+    assert anonymous.status_code == 413 and "default-src 'self'" in anonymous.headers["content-security-policy"]
+    csrf = signed_in(client, "experimentalist")
+    from e2t_al.web.pages import MAX_UPLOAD_BYTES
+
+    huge = ("candidate,value,unit\n" + "g02,4.9,eV\n" * (MAX_UPLOAD_BYTES // 10)).encode()
+    upload = client.post(f"{C}/measurements/upload", data={"csrf_token": csrf}, files={"file": ("big.csv", huge, "text/csv")})
+    assert upload.status_code == 413
+    assert count_rows(url, Measurement) == before

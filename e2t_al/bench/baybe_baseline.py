@@ -1,4 +1,5 @@
-"""BayBE's default recommender as a benchmark baseline (``pip install -e ".[bench]"``).
+"""BayBE's default recommender as a benchmark baseline (``pip install -e ".[bench]"``), and BayBE's own transfer
+learning (``BayBETransferProposer``).
 
 The pool is one BayBE ``CustomDiscreteParameter`` named ``candidate``: its labels are the pool's row numbers and
 its encoding is our descriptor table, the way BayBE takes a user's own descriptors for a discrete choice. BayBE
@@ -30,18 +31,23 @@ class BayBEProposer:
 
     def __init__(self, features: np.ndarray, objective: Objective, fit_memo: GPFitMemo | None = None):
         from baybe.parameters import CustomDiscreteParameter
-        from baybe.searchspace import SearchSpace
 
         if objective.kind == "target_window":
-            raise DataError("the baybe strategy supports max and min objectives only")
+            raise DataError("the baybe strategies support max and min objectives only")
         self.labels = np.array([str(i) for i in range(len(features))])
-        frame = pd.DataFrame(features, index=self.labels, columns=[f"x{j}" for j in range(features.shape[1])])
-        frame = frame.loc[:, frame.nunique() > 1]  # a constant column carries nothing and BayBE refuses it
         clock = time.perf_counter()
-        self.searchspace = SearchSpace.from_product([CustomDiscreteParameter(name=PARAMETER, data=frame)])
+        self.searchspace = self.search_space(CustomDiscreteParameter(name=PARAMETER, data=descriptor_frame(features, self.labels)))
         self.build_seconds = time.perf_counter() - clock
         self.minimise = objective.kind == "minimise"
         self.fit_memo = fit_memo
+
+    def search_space(self, candidate):
+        from baybe.searchspace import SearchSpace
+
+        return SearchSpace.from_product([candidate])
+
+    def measurements(self, measured: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({PARAMETER: self.labels[measured], TARGET: y})
 
     def propose(self, measured: np.ndarray, y: np.ndarray, batch: int, seed: int = 0) -> np.ndarray:
         """Row numbers of ``batch`` unmeasured candidates, given the mask ``measured`` ``(n,)`` and its values ``y``."""
@@ -51,8 +57,42 @@ class BayBEProposer:
         target = NumericalTarget(name=TARGET, minimize=self.minimise)
         campaign = Campaign(searchspace=self.searchspace, objective=target.to_objective(),
                             allow_recommending_already_measured=False)
-        campaign.add_measurements(pd.DataFrame({PARAMETER: self.labels[measured], TARGET: y}))
+        campaign.add_measurements(self.measurements(measured, y))
         with torch.random.fork_rng(), self.fit_memo.in_botorch() if self.fit_memo else nullcontext():
             torch.manual_seed(seed)  # BayBE draws its Monte-Carlo samples from torch's global generator
             recommended = campaign.recommend(batch_size=batch)[PARAMETER]
         return recommended.astype(int).to_numpy()
+
+
+TASK = "task"
+TARGET_TASK = "target"
+
+
+def descriptor_frame(features: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """The descriptor table BayBE takes for the ``candidate`` parameter; constant columns dropped (BayBE refuses them)."""
+    frame = pd.DataFrame(features, index=labels, columns=[f"x{j}" for j in range(features.shape[1])])
+    return frame.loc[:, frame.nunique() > 1]
+
+
+class BayBETransferProposer(BayBEProposer):
+    """BayBE's transfer learning, the peer that claims what E2T claims: a ``TaskParameter`` whose tasks are the
+    source element domains (the prior knowledge, one task each) and ``target`` (the campaign's scope), the only
+    active task. BayBE then fits its multi-task GP (an index kernel over tasks) on all measurements and recommends
+    among the scope's unmeasured candidates only. ``tasks (n,)``: each row's task."""
+
+    def __init__(self, features: np.ndarray, objective: Objective, tasks: np.ndarray, fit_memo: GPFitMemo | None = None):
+        self.tasks = np.asarray(tasks).astype(str)
+        if TARGET_TASK not in set(self.tasks.tolist()):
+            raise DataError("baybe-transfer needs candidates in the campaign's scope (the target task)")
+        super().__init__(features, objective, fit_memo)
+
+    def search_space(self, candidate):
+        from baybe.parameters import TaskParameter
+        from baybe.searchspace import SearchSpace
+
+        task = TaskParameter(name=TASK, values=sorted(set(self.tasks.tolist())), active_values=[TARGET_TASK])
+        target = self.tasks == TARGET_TASK  # the search space holds the target task's rows; the others are data only
+        return SearchSpace.from_dataframe(pd.DataFrame({PARAMETER: self.labels[target], TASK: TARGET_TASK}), [candidate, task])
+
+    def measurements(self, measured: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({PARAMETER: self.labels[measured], TASK: self.tasks[measured], TARGET: y})

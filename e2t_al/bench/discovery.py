@@ -12,6 +12,7 @@ measured value through the measurement service. Strategies:
 - ``gp-qlogei`` / ``gp-ucb``: BoTorch ``SingleTaskGP`` on the same descriptors, hyper-parameters refitted every
   ``acquisition.gp_refit_every`` batches and otherwise only conditioned on the new data;
 - ``baybe``: BayBE's default recommender on the same descriptors and data (``bench/baybe_baseline.py``);
+- ``baybe-transfer``: BayBE's transfer learning, the source domains as tasks and the scope as the active target task;
 - ``random``: uniform among the candidates not yet measured.
 
 Every strategy measures improvement against the best measured value in the scope (``campaign_incumbent``), except
@@ -26,6 +27,7 @@ per batch) runs every seed in a second process, one thread each, while this one 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import multiprocessing
 import queue
@@ -54,7 +56,7 @@ from e2t_al.acquisition.fit_memo import GPFitMemo  # noqa: E402
 from e2t_al.acquisition.models import fit_gp, mean_imputed  # noqa: E402
 from e2t_al.acquisition.surrogates import e2t_surrogate, gp_schedule  # noqa: E402
 from e2t_al.bench import seed_range  # noqa: E402
-from e2t_al.bench.baybe_baseline import BayBEProposer  # noqa: E402
+from e2t_al.bench.baybe_baseline import TARGET_TASK, BayBEProposer, BayBETransferProposer  # noqa: E402
 from e2t_al.campaign.setup import create_campaign_from_config, in_domains  # noqa: E402
 from e2t_al.campaign.state import campaign_scope, domain_keys, read_state  # noqa: E402
 from e2t_al.config import AcquisitionConfig, CampaignConfig  # noqa: E402
@@ -77,6 +79,7 @@ STRATEGIES = {
     "gp-qlogei": ("gp", {"function": "qlogei"}),
     "gp-ucb": ("gp", {"function": "qucb"}),
     "baybe": ("baybe", {}),
+    "baybe-transfer": ("baybe-transfer", {}),
     "random": ("random", {}),
     "e2t": ("e2t", {}),
 }
@@ -190,6 +193,18 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
             console.print(f"[yellow]baybe skipped: {skipped['baybe']}[/]")
             strategies = [s for s in strategies if s != "baybe"]
             board.results.pop("baybe")
+    if "baybe-transfer" in strategies:
+        try:
+            if importlib.util.find_spec("baybe") is None:
+                raise ImportError("baybe")
+            if objective.kind == "target_window":
+                raise DataError("the baybe strategies support max and min objectives only")
+        except (ImportError, DataError) as exc:
+            skipped["baybe-transfer"] = ("BayBE is not installed (pip install -e '.[bench]')" if isinstance(exc, ImportError)
+                                         else str(exc))
+            console.print(f"[yellow]baybe-transfer skipped: {skipped['baybe-transfer']}[/]")
+            strategies = [s for s in strategies if s != "baybe-transfer"]
+            board.results.pop("baybe-transfer")
     if side_lane is None:
         side_lane = ["baybe"] if workers == 2 and "baybe" in strategies and len(strategies) > 1 else []
     main_lane = [s for s in strategies if s not in side_lane]
@@ -514,6 +529,7 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
     lab = SimulatedLab(dataset, config.target, config.lab_noise, seed=seed)
     rng = np.random.default_rng(seed)
     gp = None  # the last batch's GP (gp-*, e2t-gp-*): warm start, or kept hyper-parameters
+    transfer = None  # baybe-transfer's proposer
     if family == "baybe" and (baybe is None or len(baybe.labels) != len(features)):  # a seed's own pool (--source-fraction)
         baybe = BayBEProposer(mean_imputed(features), objective, fit_memo=gp_fits)
     try:
@@ -530,6 +546,10 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
                 chosen = rng.choice(allowed, size=min(acquisition.batch_size, len(allowed)), replace=False)
             elif family == "baybe":
                 chosen = baybe.propose(measured, y, acquisition.batch_size, seed=seed)
+            elif family == "baybe-transfer":  # built on the first batch: the tasks are the rows' domains, the scope "target"
+                transfer = transfer or BayBETransferProposer(
+                    mean_imputed(features), objective, np.where(campaign_scope(state), TARGET_TASK, state.domains), fit_memo=gp_fits)
+                chosen = transfer.propose(measured, y, acquisition.batch_size, seed=seed)
             else:
                 if family == "e2t":
                     surrogate = e2t_surrogate(acquisition, ensemble, features, measured, y, state.domains,

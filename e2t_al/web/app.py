@@ -23,6 +23,7 @@ from db.schemas import validation_reason
 from db.service import DuplicateMeasurementError, IllegalTransition, ImportRefused, NotAllowed
 from e2t_al.web import api, pages
 from e2t_al.web.security import LoginRequired
+from e2t_al.web.throttle import LoginThrottle
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -30,6 +31,61 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+JSON_LIMIT_BYTES = 1_000_000
+FORM_OVERHEAD_BYTES = 64_000  # multipart boundaries and the other form fields around an upload
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: a request body above its route's limit (JSON and forms 1 MB; a multipart upload the upload
+    limit plus form overhead) is refused with 413 before anything parses it or checks who sent it, whether it
+    declares its length or streams it."""
+
+    def __init__(self, app, upload_limit: int):
+        self.app, self.upload_limit = app, upload_limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        multipart = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        limit = self.upload_limit + FORM_OVERHEAD_BYTES if multipart else JSON_LIMIT_BYTES
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            return await self.refuse(send, limit)
+        received, started = 0, False
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge()
+            return message
+
+        async def watched_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except BodyTooLarge:
+            if not started:
+                await self.refuse(send, limit)
+
+    @staticmethod
+    async def refuse(send, limit: int) -> None:
+        body = f'{{"detail": "request body larger than {limit} bytes"}}'.encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"cache-control", b"no-store")] + [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _status_of(exc: Exception) -> int:
@@ -57,6 +113,7 @@ def create_app(database_url: str | None = None, secure_cookies: bool = False) ->
                   redoc_url=None)  # the docs pages would load scripts from the internet
     app.state.engine = store_engine(database_url)
     app.state.secure_cookies = secure_cookies
+    app.state.login_throttle = LoginThrottle()
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -102,4 +159,5 @@ def create_app(database_url: str | None = None, secure_cookies: bool = False) ->
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    app.add_middleware(BodyLimit, upload_limit=pages.MAX_UPLOAD_BYTES)
     return app

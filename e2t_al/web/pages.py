@@ -28,16 +28,21 @@ from e2t_al.web.security import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, Visitor, che
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-MAX_UPLOAD_BYTES = 5_000_000
+MAX_UPLOAD_BYTES = 1_000_000  # a CSV upload; equal to the form field limit, so a file that previews also confirms
 
 
 def render(request: Request, template: str, visitor: Visitor | None, status_code: int = 200, **context) -> HTMLResponse:
+    """A page; its one-line message is the session's flash (set by ``back_to``), never text from the URL."""
+    context.setdefault("message", visitor.flash if visitor else None)
     return templates.TemplateResponse(request, template, {"visitor": visitor, **context}, status_code=status_code)
 
 
-def back_to(path: str, message: str | None = None) -> RedirectResponse:
-    """Post/redirect/get: after a write, show the page again (with a one-line message)."""
-    return RedirectResponse(path + (f"?message={quote(message)}" if message else ""), status_code=303)
+def back_to(request: Request, path: str, message: str | None = None) -> RedirectResponse:
+    """Post/redirect/get: after a write, show the page again, with a one-line message kept in the session."""
+    if message:
+        with store(request) as session:
+            accounts.set_flash(session, request.cookies.get(SESSION_COOKIE, ""), message)
+    return RedirectResponse(path, status_code=303)
 
 
 def units_like(unit: str) -> list[str]:
@@ -60,12 +65,25 @@ def login(request: Request, username: str = Form(max_length=80), password: str =
     if not cookie or cookie != csrf_token:
         return render(request, "login.html", None, 403, csrf_token=cookie or "", next=next,
                       error="the sign-in form expired: reload the page and try again")
+    throttle, address = request.app.state.login_throttle, request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(username, address)
+    if wait:
+        response = render(request, "login.html", None, 429, csrf_token=cookie, next=next,
+                          error=f"too many failed sign-ins: try again in {wait} s")
+        response.headers["Retry-After"] = str(wait)
+        return response
     with store(request) as session:
         user = accounts.authenticate(session, username, password)
+        signed_in = user.username if user is not None else None
         if user is None:
-            return render(request, "login.html", None, 401, csrf_token=cookie, next=next, error="wrong username or password")
-        token, _ = accounts.open_session(session, user)
-        service.audit(session, user.username, "user.sign_in")
+            throttle.failed(username, address)
+            service.audit(session, username[:80] or "(empty)", "user.sign_in_failed", address=address)
+    if signed_in is None:  # the failure's audit row is committed; then the answer
+        return render(request, "login.html", None, 401, csrf_token=cookie, next=next, error="wrong username or password")
+    throttle.succeeded(username, address)
+    with store(request) as session:
+        token, _ = accounts.open_session(session, accounts.get_user(session, signed_in))
+        service.audit(session, signed_in, "user.sign_in")
     safe_next = next if next.startswith("/") and not next.startswith("//") else "/"
     response = RedirectResponse(safe_next, status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=request.app.state.secure_cookies,
@@ -121,13 +139,13 @@ def candidate(name: str, identifier: str, request: Request, visitor: Visitor = D
 
 # ---- proposals ---------------------------------------------------------------------------------------------
 @router.get("/campaigns/{name}/proposals")
-def proposals(name: str, request: Request, message: Optional[str] = None, visitor: Visitor = Depends(page_user("view"))):
+def proposals(name: str, request: Request, visitor: Visitor = Depends(page_user("view"))):
     with store(request) as session:
         campaign = service.get_campaign(session, name)
         open_items = views.proposals(session, campaign, ["proposed", "approved"])
         decided = views.proposals(session, campaign, ["rejected", "measured", "failed"])[-40:]
     return render(request, "proposals.html", visitor, campaign=views.campaign_out(campaign), open_items=open_items,
-                  decided=list(reversed(decided)), message=message)
+                  decided=list(reversed(decided)))
 
 
 @router.post("/campaigns/{name}/proposals/{item_id}/decision")
@@ -139,7 +157,7 @@ def decide(name: str, item_id: views.RowIdInPath, request: Request, decision: st
         campaign = service.get_campaign(session, name)
         service.decide(session, campaign, item_id,
                        DecisionIn(decision=decision, user=visitor.username, comment=comment.strip() or None))
-    return back_to(f"/campaigns/{quote(name)}/proposals", f"proposal {item_id} {decision}")
+    return back_to(request, f"/campaigns/{quote(name)}/proposals", f"proposal {item_id} {decision}")
 
 
 @router.post("/campaigns/{name}/proposals/decide-all")
@@ -149,23 +167,23 @@ def decide_all(name: str, request: Request, decision: str = Form(max_length=20),
     with store(request) as session:
         decided = service.decide_all(session, service.get_campaign(session, name),
                                      DecisionIn(decision=decision, user=visitor.username, comment=comment.strip() or None))
-    return back_to(f"/campaigns/{quote(name)}/proposals", f"{decided} proposal(s) {decision}")
+    return back_to(request, f"/campaigns/{quote(name)}/proposals", f"{decided} proposal(s) {decision}")
 
 
 # ---- measurements ------------------------------------------------------------------------------------------
-def _measurements_page(request: Request, session: Session, name: str, visitor: Visitor, message: str | None = None,
-                       error: str | None = None, status_code: int = 200):
+def _measurements_page(request: Request, session: Session, name: str, visitor: Visitor, error: str | None = None,
+                       status_code: int = 200):
     campaign = service.get_campaign(session, name)
     return render(request, "measurements.html", visitor, status_code, campaign=views.campaign_out(campaign),
                   awaiting=views.proposals(session, campaign, ["approved"]),
                   history=list(reversed(views.measurements(session, campaign, include_history=True)))[:200],
-                  units=units_like(campaign.unit), message=message, error=error)
+                  units=units_like(campaign.unit), error=error)
 
 
 @router.get("/campaigns/{name}/measurements")
-def measurements(name: str, request: Request, message: Optional[str] = None, visitor: Visitor = Depends(page_user("view"))):
+def measurements(name: str, request: Request, visitor: Visitor = Depends(page_user("view"))):
     with store(request) as session:
-        return _measurements_page(request, session, name, visitor, message)
+        return _measurements_page(request, session, name, visitor)
 
 
 def _entry(candidate: str, value: str, unit: str, uncertainty: str, method: str, notes: str,
@@ -187,7 +205,7 @@ def add_measurement(name: str, request: Request, candidate: str = Form(max_lengt
                                          "operator": visitor.username})
     with store(request) as session:
         measurement = service.add_measurement(session, service.get_campaign(session, name), data)
-    return back_to(f"/campaigns/{quote(name)}/measurements",
+    return back_to(request, f"/campaigns/{quote(name)}/measurements",
                    f"measurement {measurement.id} recorded: {candidate} = {data.value} {data.unit}")
 
 
@@ -203,7 +221,7 @@ def correct_measurement(name: str, measurement_id: views.RowIdInPath, request: R
         identifier = views.candidate_identifier(session, old.candidate_id)
         entry = MeasurementEntry.model_validate(_entry(identifier, value, unit, uncertainty, method, notes, None))
         new = service.correct_measurement(session, campaign, measurement_id, entry.by(visitor.username))
-    return back_to(f"/campaigns/{quote(name)}/measurements", f"measurement {measurement_id} corrected by {new.id}")
+    return back_to(request, f"/campaigns/{quote(name)}/measurements", f"measurement {measurement_id} corrected by {new.id}")
 
 
 @router.post("/campaigns/{name}/measurements/{measurement_id}/retraction")
@@ -213,7 +231,7 @@ def retract_measurement(name: str, measurement_id: views.RowIdInPath, request: R
     with store(request) as session:
         service.retract_measurement(session, service.get_campaign(session, name), measurement_id, visitor.username, reason,
                                     may_retract_any=visitor.may("retract_any"))
-    return back_to(f"/campaigns/{quote(name)}/measurements", f"measurement {measurement_id} retracted")
+    return back_to(request, f"/campaigns/{quote(name)}/measurements", f"measurement {measurement_id} retracted")
 
 
 def _upload_rows(text: str, source: str, visitor: Visitor):
@@ -236,7 +254,7 @@ async def upload_preview(name: str, request: Request, file: UploadFile = File(),
     raw = await file.read(MAX_UPLOAD_BYTES + 1)
     try:
         if len(raw) > MAX_UPLOAD_BYTES:
-            raise DataError(f"{file.filename}: larger than {MAX_UPLOAD_BYTES // 1_000_000} MB")
+            raise DataError(f"{file.filename}: larger than {MAX_UPLOAD_BYTES // 1_000_000} MB (split it into several files)")
         text = raw.decode("utf-8-sig")
         checks = _checked_upload(request, name, text, file.filename or "upload.csv", visitor)
     except (DataError, UnicodeDecodeError) as exc:
@@ -267,7 +285,7 @@ def upload_confirm(name: str, request: Request, csv_text: str = Form(max_length=
         added = service.import_measurements(session, service.get_campaign(session, name), rows, problems,
                                             valid_rows_only=valid_rows_only)
     left_out = f"; {len(checks) - len(added)} refused row(s) left out" if valid_rows_only else ""
-    return back_to(f"/campaigns/{quote(name)}/measurements", f"{len(added)} measurement(s) imported from {filename}{left_out}")
+    return back_to(request, f"/campaigns/{quote(name)}/measurements", f"{len(added)} measurement(s) imported from {filename}{left_out}")
 
 
 # ---- audit, account, users ---------------------------------------------------------------------------------
@@ -292,10 +310,10 @@ def new_token(request: Request, csrf_token: str = Form(max_length=100), visitor:
 
 
 @router.get("/admin/users")
-def users(request: Request, message: Optional[str] = None, visitor: Visitor = Depends(page_user("manage_users"))):
+def users(request: Request, visitor: Visitor = Depends(page_user("manage_users"))):
     with store(request) as session:
         people = [(u.username, u.role, u.created_at) for u in accounts.list_users(session)]
-    return render(request, "users.html", visitor, people=people, roles=accounts.ROLES, message=message)
+    return render(request, "users.html", visitor, people=people, roles=accounts.ROLES)
 
 
 @router.post("/admin/users")
@@ -306,4 +324,4 @@ def add_user(request: Request, username: str = Form(max_length=80), role: str = 
     data = accounts.UserIn(username=username, role=role, password=password)
     with store(request) as session:
         accounts.create_user(session, data, actor=visitor.username)
-    return back_to("/admin/users", f"user {username} ({role}) added")
+    return back_to(request, "/admin/users", f"user {username} ({role}) added")

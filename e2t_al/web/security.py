@@ -7,6 +7,7 @@ names one permission from ``PERMISSIONS`` and the role of the user must grant it
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class Visitor:
     username: str
     role: str
     csrf_token: str | None
+    flash: str | None = None  # the session's message for this page, taken from the store once
 
     def may(self, permission: str) -> bool:
         return self.role in PERMISSIONS[permission]
@@ -73,7 +75,12 @@ def page_user(permission: str):
             if found is None:
                 raise LoginRequired()
             web_session, user = found
-            return _visitor(user, web_session.csrf_token, permission)
+            visitor = _visitor(user, web_session.csrf_token, permission)
+            if web_session.flash:  # shown once: the write happens only when there is a message
+                visitor = dataclasses.replace(visitor, flash=web_session.flash)
+                web_session.flash = None
+                session.add(web_session)
+            return visitor
     return dependency
 
 
