@@ -384,3 +384,26 @@ def test_oversized_bodies_are_refused_before_parsing_or_authentication(lab):
     upload = client.post(f"{C}/measurements/upload", data={"csrf_token": csrf}, files={"file": ("big.csv", huge, "text/csv")})
     assert upload.status_code == 413
     assert count_rows(url, Measurement) == before
+
+
+def test_long_tables_are_paginated(lab):
+    client, url, _ = lab
+    from db import service
+    from db.engine import session_scope
+    from db.schemas import MeasurementIn
+    from e2t_al.web.pages import PAGE_ROWS
+
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        campaign = service.get_campaign(session, CAMPAIGN)
+        for k in range(PAGE_ROWS + 20):
+            service.add_measurement(session, campaign, MeasurementIn(candidate="g05", value=1.0 + k / 1000, unit="eV",
+                                                                     operator="experimentalist"), allow_duplicate=True)
+    engine.dispose()
+    signed_in(client, "viewer")
+    first = client.get(f"{C}/measurements")
+    rows = first.text.count('<tr class="valid">') + first.text.count('<tr class="superseded">')
+    assert rows == PAGE_ROWS and "page 1 of 2" in first.text
+    second = client.get(f"{C}/measurements?page=2")
+    assert "page 2 of 2" in second.text and "1.0" in second.text
+    assert client.get(f"{C}/measurements?page=0").status_code == 422

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
@@ -28,6 +28,7 @@ from e2t_al.web.security import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, Visitor, che
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+PAGE_ROWS = 100  # rows of a long table per page
 MAX_UPLOAD_BYTES = 1_000_000  # a CSV upload; equal to the form field limit, so a file that previews also confirms
 
 
@@ -139,13 +140,14 @@ def candidate(name: str, identifier: str, request: Request, visitor: Visitor = D
 
 # ---- proposals ---------------------------------------------------------------------------------------------
 @router.get("/campaigns/{name}/proposals")
-def proposals(name: str, request: Request, visitor: Visitor = Depends(page_user("view"))):
+def proposals(name: str, request: Request, page: int = Query(1, ge=1, le=1_000_000), visitor: Visitor = Depends(page_user("view"))):
     with store(request) as session:
         campaign = service.get_campaign(session, name)
         open_items = views.proposals(session, campaign, ["proposed", "approved"])
-        decided = views.proposals(session, campaign, ["rejected", "measured", "failed"])[-40:]
+        decided = list(reversed(views.proposals(session, campaign, ["rejected", "measured", "failed"])))
+    decided, pager = views.paginate(decided, page, PAGE_ROWS)
     return render(request, "proposals.html", visitor, campaign=views.campaign_out(campaign), open_items=open_items,
-                  decided=list(reversed(decided)))
+                  decided=decided, pager=pager)
 
 
 @router.post("/campaigns/{name}/proposals/{item_id}/decision")
@@ -172,18 +174,19 @@ def decide_all(name: str, request: Request, decision: str = Form(max_length=20),
 
 # ---- measurements ------------------------------------------------------------------------------------------
 def _measurements_page(request: Request, session: Session, name: str, visitor: Visitor, error: str | None = None,
-                       status_code: int = 200):
+                       status_code: int = 200, page: int = 1):
     campaign = service.get_campaign(session, name)
+    history, pager = views.paginate(list(reversed(views.measurements(session, campaign, include_history=True))), page, PAGE_ROWS)
     return render(request, "measurements.html", visitor, status_code, campaign=views.campaign_out(campaign),
-                  awaiting=views.proposals(session, campaign, ["approved"]),
-                  history=list(reversed(views.measurements(session, campaign, include_history=True)))[:200],
+                  awaiting=views.proposals(session, campaign, ["approved"]), history=history, pager=pager,
                   units=units_like(campaign.unit), error=error)
 
 
 @router.get("/campaigns/{name}/measurements")
-def measurements(name: str, request: Request, visitor: Visitor = Depends(page_user("view"))):
+def measurements(name: str, request: Request, page: int = Query(1, ge=1, le=1_000_000),
+                 visitor: Visitor = Depends(page_user("view"))):
     with store(request) as session:
-        return _measurements_page(request, session, name, visitor)
+        return _measurements_page(request, session, name, visitor, page=page)
 
 
 def _entry(candidate: str, value: str, unit: str, uncertainty: str, method: str, notes: str,

@@ -148,6 +148,22 @@ class AuditOut(BaseModel):
 
 
 # ---- conversions -------------------------------------------------------------------------------------------
+class Page(BaseModel):
+    """Which slice of a long table a page shows (1-based ``number``)."""
+
+    number: int
+    pages: int
+    total: int
+    size: int
+
+
+def paginate(rows: list, number: int, size: int) -> tuple[list, Page]:
+    """Rows ``(number − 1)·size …`` of ``rows``; a number past the end shows the last page."""
+    pages = max(1, -(-len(rows) // size))
+    number = min(max(1, number), pages)
+    return rows[(number - 1) * size: number * size], Page(number=number, pages=pages, total=len(rows), size=size)
+
+
 def campaign_out(campaign: Campaign) -> CampaignOut:
     return CampaignOut.model_validate(campaign, from_attributes=True)
 
