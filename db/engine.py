@@ -147,9 +147,10 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 @contextmanager
-def dry_run(engine: Engine) -> Iterator[Session]:
-    """A transaction that is always rolled back: try writes to see what the store would say, keep none."""
-    with _transaction_turn(engine), Session(engine, expire_on_commit=False) as session:
+def read_only(engine: Engine) -> Iterator[Session]:
+    """A session for reading only, always rolled back. It does not take the writers' turn: on SQLite (WAL) it reads
+    beside a writer, so a long read (an upload preview) never holds up other requests."""
+    with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
         finally:

@@ -211,22 +211,14 @@ def add_measurement(session: Session, campaign: Campaign, data: MeasurementIn, a
     campaign's valid range; flagged (``DuplicateMeasurementError``): the same value by the same operator
     within a minute. An approved proposal of the candidate becomes ``measured``."""
     candidate = get_candidate(session, campaign, data.candidate)
-    try:
-        value = convert(data.value, data.unit, campaign.unit)
-    except UnitError as exc:
-        raise StoreError(f"{data.candidate}: {exc} (campaign unit {campaign.unit!r})") from exc
-    low, high = campaign.valid_min, campaign.valid_max
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise StoreError(f"{data.candidate}: {data.value} {data.unit} is outside the valid range "
-                         f"[{low}, {high}] {campaign.unit} of {campaign.target_property}")
+    value = value_in_campaign_unit(campaign, data)
     now = utc_now()
     if not allow_duplicate and corrects is None:
         recent = session.exec(select(Measurement).where(
             Measurement.candidate_id == candidate.id, Measurement.operator == data.operator,
             Measurement.status == "valid", Measurement.recorded_at >= now - DUPLICATE_WINDOW)).all()
-        if any(abs(m.value_in_campaign_unit - value) <= 1e-9 * max(1.0, abs(value)) for m in recent):
-            raise DuplicateMeasurementError(f"{data.candidate}: {data.value} {data.unit} by {data.operator} was already "
-                                            "entered within the last minute (allow duplicates, e.g. --allow-duplicate, to keep both)")
+        if any(_same_value(m.value_in_campaign_unit, value) for m in recent):
+            raise DuplicateMeasurementError(_duplicate_reason(data))
     item = _proposal_item_for(session, campaign, candidate, data.proposal_item_id)
     measurement = Measurement(candidate_id=candidate.id, value=data.value, unit=data.unit, value_in_campaign_unit=value,
                               uncertainty=data.uncertainty, method=data.method, operator=data.operator,
@@ -240,6 +232,28 @@ def add_measurement(session: Session, campaign: Campaign, data: MeasurementIn, a
     audit(session, data.operator, "measurement.correct" if corrects else "measurement.add", campaign,
           measurement=measurement.id, candidate=data.candidate, value=data.value, unit=data.unit)
     return measurement
+
+
+def value_in_campaign_unit(campaign: Campaign, data: MeasurementIn) -> float:
+    """The value in the campaign's unit, checked against its valid range; ``StoreError`` with the reason."""
+    try:
+        value = convert(data.value, data.unit, campaign.unit)
+    except UnitError as exc:
+        raise StoreError(f"{data.candidate}: {exc} (campaign unit {campaign.unit!r})") from exc
+    low, high = campaign.valid_min, campaign.valid_max
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise StoreError(f"{data.candidate}: {data.value} {data.unit} is outside the valid range "
+                         f"[{low}, {high}] {campaign.unit} of {campaign.target_property}")
+    return value
+
+
+def _same_value(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+
+
+def _duplicate_reason(data: MeasurementIn) -> str:
+    return (f"{data.candidate}: {data.value} {data.unit} by {data.operator} was already entered within the last minute "
+            "(allow duplicates, e.g. --allow-duplicate, to keep both)")
 
 
 def _proposal_item_for(session: Session, campaign: Campaign, candidate: Candidate, item_id: int | None) -> ProposalItem | None:
@@ -290,13 +304,35 @@ class RowCheck:
 
 def check_measurement_rows(session: Session, campaign: Campaign, rows: list[tuple[str, MeasurementIn]],
                            problems: Iterable[RowProblem] = ()) -> list[RowCheck]:
-    """Try every row as ``import_measurements`` would (each in a savepoint, so later rows see earlier ones) and
-    report each row's outcome, in line order. Run it in ``db.engine.dry_run`` so that nothing is kept."""
+    """What ``import_measurements`` would say about each row, in line order, without writing: the same checks
+    (candidate, unit, valid range, proposal state, duplicates within a minute and within the file) made in bulk,
+    a few queries for the whole file. Run it in ``db.engine.read_only``: it never waits for the writers."""
     checks = [RowCheck(p.line, p.identifier, None, None, p.reason) for p in problems]
+    candidates = {c.identifier: c for c in session.exec(select(Candidate).where(Candidate.campaign_id == campaign.id))}
+    item_ids = {data.proposal_item_id for _, data in rows if data.proposal_item_id is not None}
+    items = {i.id: i for i in session.exec(select(ProposalItem).where(ProposalItem.id.in_(item_ids)))} if item_ids else {}
+    status = {i: item.status for i, item in items.items()}  # as the rows above would leave them
+    recent: dict[tuple[int, str], list[float]] = {}
+    for m in session.exec(select(Measurement).join(Candidate).where(
+            Candidate.campaign_id == campaign.id, Measurement.status == "valid", Measurement.recorded_at >= utc_now() - DUPLICATE_WINDOW)):
+        recent.setdefault((m.candidate_id, m.operator), []).append(m.value_in_campaign_unit)
     for line, data in rows:
         try:
-            with session.begin_nested():
-                add_measurement(session, campaign, data)
+            candidate = candidates.get(data.candidate)
+            if candidate is None:
+                raise NotFoundError(f"no candidate {data.candidate!r} in campaign {campaign.name!r}")
+            value = value_in_campaign_unit(campaign, data)
+            if data.proposal_item_id is not None:
+                item = items.get(data.proposal_item_id)
+                if item is None or item.candidate_id != candidate.id:
+                    raise StoreError(f"proposal item {data.proposal_item_id} is not a proposal of candidate {candidate.identifier!r}")
+                if status[item.id] not in PROPOSAL_TRANSITIONS["measured"]:
+                    raise IllegalTransition(item.id, status[item.id], "measured")
+                status[item.id] = "measured"  # a second row for the same item is refused, as the import would
+            earlier = recent.setdefault((candidate.id, data.operator), [])
+            if any(_same_value(v, value) for v in earlier):
+                raise DuplicateMeasurementError(_duplicate_reason(data))
+            earlier.append(value)
             checks.append(RowCheck(line, data.candidate, data.value, data.unit, None))
         except StoreError as exc:
             checks.append(RowCheck(line, data.candidate, data.value, data.unit, str(exc)))

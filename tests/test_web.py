@@ -407,3 +407,32 @@ def test_long_tables_are_paginated(lab):
     second = client.get(f"{C}/measurements?page=2")
     assert "page 2 of 2" in second.text and "1.0" in second.text
     assert client.get(f"{C}/measurements?page=0").status_code == 422
+
+
+def test_an_upload_preview_does_not_hold_up_other_requests(lab):
+    """15,000 rows are checked in bulk on a read-only session: a concurrent request is answered meanwhile."""
+    import threading
+    import time
+
+    client, url, seeded = lab
+    csrf = signed_in(client, "experimentalist")
+    text = "candidate,value,unit\n" + "".join(f"g0{1 + k % 5},{1 + (k % 997) / 1000:.3f},eV\n" for k in range(15_000))
+    finished = {}
+
+    def preview():
+        response = client.post(f"{C}/measurements/upload", data={"csrf_token": csrf},
+                               files={"file": ("many.csv", text.encode(), "text/csv")})
+        finished["preview"] = (time.perf_counter(), response.status_code, response.text)
+
+    thread = threading.Thread(target=preview)
+    thread.start()
+    time.sleep(0.2)
+    api = TestClient(client.app)
+    started = time.perf_counter()
+    me = api.get("/api/me", headers={"Authorization": f"Bearer {seeded['tokens']['viewer']}"})
+    answered = time.perf_counter()
+    thread.join()
+    assert me.status_code == 200 and finished["preview"][1] == 200
+    assert "of 15000 row(s) can be recorded" in finished["preview"][2]
+    assert answered - started < 1.0, answered - started
+    assert finished["preview"][0] > answered  # the preview was still running when the other request was answered

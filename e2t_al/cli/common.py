@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 
-from db.engine import NotMigratedError, StoreError, database_url, dry_run, session_scope, store_engine
+from db.engine import NotMigratedError, StoreError, database_url, read_only, session_scope, store_engine
 from db.schemas import validation_reason
 from e2t_al.data import DataError
 from e2t_al.data.paths import PROJECT_ROOT
@@ -53,9 +53,9 @@ def unreachable(url: str | None, exc: Exception) -> None:
 @contextmanager
 def store(url: str | None, preview: bool = False):
     """A transaction on the migrated store; every refusal becomes a clear error and nothing is written.
-    ``preview``: everything is tried and then rolled back (``--dry-run``)."""
+    ``preview``: a read-only session, rolled back (``--dry-run``)."""
     try:
-        with (dry_run if preview else session_scope)(store_engine(url)) as session:
+        with (read_only if preview else session_scope)(store_engine(url)) as session:
             yield session
     except (StoreError, NotMigratedError, DataError) as exc:
         fail(str(exc))

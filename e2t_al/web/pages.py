@@ -13,10 +13,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from db import accounts, service
-from db.engine import dry_run
+from db.engine import read_only
 from db.importers import measurements_from_csv_text
 from db.schemas import MAX_ROW_ID, DecisionIn, MeasurementEntry, MeasurementIn
 from e2t_al.data.dataset import DataError
@@ -246,7 +247,7 @@ def _upload_rows(text: str, source: str, visitor: Visitor):
 def _checked_upload(request: Request, name: str, text: str, source: str, visitor: Visitor) -> list[service.RowCheck]:
     """Each row of an uploaded CSV with what the store would say about it; nothing is written."""
     rows, problems = _upload_rows(text, source, visitor)
-    with dry_run(request.app.state.engine) as session:
+    with read_only(request.app.state.engine) as session:  # not the writers' turn: other requests go on meanwhile
         return service.check_measurement_rows(session, service.get_campaign(session, name), rows, problems)
 
 
@@ -259,7 +260,7 @@ async def upload_preview(name: str, request: Request, file: UploadFile = File(),
         if len(raw) > MAX_UPLOAD_BYTES:
             raise DataError(f"{file.filename}: larger than {MAX_UPLOAD_BYTES // 1_000_000} MB (split it into several files)")
         text = raw.decode("utf-8-sig")
-        checks = _checked_upload(request, name, text, file.filename or "upload.csv", visitor)
+        checks = await run_in_threadpool(_checked_upload, request, name, text, file.filename or "upload.csv", visitor)  # off the event loop
     except (DataError, UnicodeDecodeError) as exc:
         with store(request) as session:
             return _measurements_page(request, session, name, visitor, error=f"upload refused: {exc}", status_code=400)
