@@ -160,3 +160,21 @@ def bench_discovery_suite(
                   strategies=[s.strip() for s in strategies.split(",")] if strategies else None)
     except ValueError as exc:
         fail(str(exc))
+
+
+@bench_app.command("web-load")
+def bench_web_load(users: int = typer.Option(20, help="simulated people: 70% readers, 20% experimentalists, 10% reviewers"),
+                   duration: float = typer.Option(30.0, help="seconds of load"),
+                   json_path: Optional[Path] = typer.Option(None, "--json"),
+                   store: Optional[str] = typer.Option(None, help="database URL to load (default: a copy of the demo's store; "
+                                                                  "a named store gets accounts and writes: use a scratch one)"),
+                   csv_rows: int = typer.Option(5000, help="rows of the CSV previewed every --csv-every seconds"),
+                   csv_every: float = typer.Option(30.0)):
+    """The web app under load (locust): requests, errors, p50/p95/p99 per route; then every acknowledged write is
+    checked to be in the store exactly once, and no refused one."""
+    from e2t_al.bench.web_load import run_web_load
+
+    try:
+        run_web_load(users, duration, json_path, console, store=store, csv_rows=csv_rows, csv_every=csv_every)
+    except ValueError as exc:
+        fail(str(exc))
