@@ -4,7 +4,6 @@ step is refused with the item's current state (HTTP 409) and writes nothing."""
 
 from __future__ import annotations
 
-import shutil
 import warnings
 
 import pytest
@@ -18,7 +17,7 @@ from db.schemas import DecisionIn, MeasurementIn  # noqa: E402
 from db.tables import Measurement, ProposalItem  # noqa: E402
 from e2t_al.web.app import create_app  # noqa: E402
 from e2t_al.web.security import PERMISSIONS  # noqa: E402
-from web_lab import CAMPAIGN, ROLES, count_rows, seed_lab  # noqa: E402
+from web_lab import CAMPAIGN, ROLES, copied_lab, count_rows, seed_lab  # noqa: E402
 
 STATES = ("proposed", "approved", "rejected", "measured", "failed")
 ACTIONS = ("approved", "rejected", "measured", "failed")
@@ -35,8 +34,7 @@ def template(tmp_path_factory):
 @pytest.fixture
 def lab(template, tmp_path):
     source, seeded = template
-    shutil.copy(source, tmp_path / "lab.sqlite")
-    return f"sqlite:///{tmp_path / 'lab.sqlite'}", seeded
+    return copied_lab(source, tmp_path), seeded
 
 
 def put_in_state(url: str, item_id: int, state: str) -> str:

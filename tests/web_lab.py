@@ -57,6 +57,14 @@ def seed_lab(url: str, folder: Path) -> dict:
     return {"tokens": tokens, "proposal_ids": proposal_ids}
 
 
+def copied_lab(template: Path, folder: Path) -> str:
+    """A fresh copy of a seeded lab's SQLite file in ``folder`` (writes of one test never reach another); its URL."""
+    import shutil
+
+    shutil.copy(template, folder / "lab.sqlite")
+    return f"sqlite:///{folder / 'lab.sqlite'}"
+
+
 def count_rows(url: str, table, *where) -> int:
     """Rows of ``table`` (matching ``where``) in the store at ``url``, read on a connection of its own."""
     engine = make_engine(url)

@@ -183,28 +183,22 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
 
     gp_fits = GPFitMemo()  # one per process: shared by the seeds, the GP strategies and BayBE
     baybe, skipped = None, {}
-    if "baybe" in strategies:
-        try:
-            baybe = BayBEProposer(mean_imputed(features), objective, fit_memo=gp_fits)
-            console.print(f"BayBE search space built in {baybe.build_seconds:.0f} s (once)")
-        except (ImportError, DataError) as exc:
-            skipped["baybe"] = ("BayBE is not installed (pip install -e '.[bench]')" if isinstance(exc, ImportError)
-                                else str(exc))
-            console.print(f"[yellow]baybe skipped: {skipped['baybe']}[/]")
-            strategies = [s for s in strategies if s != "baybe"]
-            board.results.pop("baybe")
-    if "baybe-transfer" in strategies:
+    for name in ("baybe", "baybe-transfer"):  # skipped when BayBE cannot run here, and the report says why
+        if name not in strategies:
+            continue
         try:
             if importlib.util.find_spec("baybe") is None:
                 raise ImportError("baybe")
             if objective.kind == "target_window":
                 raise DataError("the baybe strategies support max and min objectives only")
+            if name == "baybe":
+                baybe = BayBEProposer(mean_imputed(features), objective, fit_memo=gp_fits)
+                console.print(f"BayBE search space built in {baybe.build_seconds:.0f} s (once)")
         except (ImportError, DataError) as exc:
-            skipped["baybe-transfer"] = ("BayBE is not installed (pip install -e '.[bench]')" if isinstance(exc, ImportError)
-                                         else str(exc))
-            console.print(f"[yellow]baybe-transfer skipped: {skipped['baybe-transfer']}[/]")
-            strategies = [s for s in strategies if s != "baybe-transfer"]
-            board.results.pop("baybe-transfer")
+            skipped[name] = "BayBE is not installed (pip install -e '.[bench]')" if isinstance(exc, ImportError) else str(exc)
+            console.print(f"[yellow]{name} skipped: {skipped[name]}[/]")
+            strategies = [s for s in strategies if s != name]
+            board.results.pop(name)
     if side_lane is None:
         side_lane = ["baybe"] if workers == 2 and "baybe" in strategies and len(strategies) > 1 else []
     main_lane = [s for s in strategies if s not in side_lane]
