@@ -154,4 +154,5 @@ def read_only(engine: Engine) -> Iterator[Session]:
         try:
             yield session
         finally:
+            session.expunge_all()  # what was read stays readable after the block, as after a commit
             session.rollback()
