@@ -31,6 +31,15 @@ def prefect_harness(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def lab_template(tmp_path_factory):
+    """The web tests' small lab (``web_lab.seed_lab``), seeded once; tests copy it (``web_lab.copied_lab``)."""
+    from web_lab import seed_lab
+
+    folder = tmp_path_factory.mktemp("lab")
+    return folder / "lab.sqlite", seed_lab(f"sqlite:///{folder / 'lab.sqlite'}", folder)
+
+
+@pytest.fixture(scope="session")
 def data_dir():
     path = _data_dir()
     if path is None:

@@ -17,23 +17,16 @@ from db.schemas import DecisionIn, MeasurementIn  # noqa: E402
 from db.tables import Measurement, ProposalItem  # noqa: E402
 from e2t_al.web.app import create_app  # noqa: E402
 from e2t_al.web.security import PERMISSIONS  # noqa: E402
-from web_lab import CAMPAIGN, ROLES, copied_lab, count_rows, seed_lab  # noqa: E402
+from web_lab import CAMPAIGN, ROLES, copied_lab, count_rows  # noqa: E402
 
 STATES = ("proposed", "approved", "rejected", "measured", "failed")
 ACTIONS = ("approved", "rejected", "measured", "failed")
 API_PERMISSION = {"approved": "decide", "rejected": "decide", "measured": "measure"}
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("states")
-    seeded = seed_lab(f"sqlite:///{folder / 'lab.sqlite'}", folder)
-    return folder / "lab.sqlite", seeded
-
-
 @pytest.fixture
-def lab(template, tmp_path):
-    source, seeded = template
+def lab(lab_template, tmp_path):
+    source, seeded = lab_template
     return copied_lab(source, tmp_path), seeded
 
 

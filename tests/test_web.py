@@ -22,13 +22,6 @@ C = f"/campaigns/{CAMPAIGN}"
 GOOD_CSV = "candidate,value,unit,method\ng02,4.9,eV,UV-vis\ng03,5200,meV,UV-vis\n"
 
 
-@pytest.fixture(scope="module")
-def lab_template(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("lab")
-    lab = seed_lab(f"sqlite:///{folder / 'lab.sqlite'}", folder)
-    return folder / "lab.sqlite", lab
-
-
 @pytest.fixture
 def lab(lab_template, tmp_path):
     """A fresh copy of the seeded lab for each test (writes of one test never reach another)."""
