@@ -32,7 +32,7 @@ def test_bench_extrapolation_writes_the_report(tmp_path, data_dir):
     assert report["n_test"] == 97 and report["n_train"] == 1248
     assert set(report["methods"]) == {"e2t", "e2t_ensemble", "nn", "ridge", "oracle"}
     for scores in report["methods"].values():
-        assert set(scores) == {"r2", "rmse", "mae"} and all(len(v) == 2 for v in scores.values())
+        assert set(scores) == {"r2", "rmse", "mae", "spearman", "best_rank"} and all(len(v) == 2 for v in scores.values())
     assert 0.0 <= report["calibration"]["coverage_90"] <= 1.0 and "nll" in report["calibration"]
     assert (tmp_path / "out.png").stat().st_size > 10_000
     assert "e2t_ensemble" in result.output and "R²" in result.output

@@ -113,3 +113,13 @@ def test_first_seed_runs_the_later_seeds_alone(mp, tmp_path):
     both, later = run(2, 0), run(1, 1)
     assert both["seed_values"] == [0, 1] and later["seed_values"] == [1]
     assert later["strategies"]["random"]["regret_curve"] == both["strategies"]["random"]["regret_curve"][1:]
+
+
+def test_regression_metrics_report_rank_and_where_the_best_lands():
+    from e2t_al.bench.metrics import regression_metrics
+
+    y_true = np.array([1.0, 2.0, 3.0, 4.0])
+    perfect = regression_metrics(y_true, y_true * 10)  # a scale error: R² poor, the order perfect
+    assert perfect["spearman"] == pytest.approx(1.0) and perfect["best_rank"] == 1 and perfect["r2"] < 0
+    reversed_order = regression_metrics(y_true, y_true[::-1].copy())
+    assert reversed_order["spearman"] == pytest.approx(-1.0) and reversed_order["best_rank"] == 4

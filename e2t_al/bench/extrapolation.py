@@ -49,7 +49,7 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
     y_train, y_test = y[train_index], y[test_index]
     train_keys = [keys[i] for i in train_index]
 
-    scores = {m: {"r2": [], "rmse": [], "mae": []} for m in METHODS}
+    scores = {m: {"r2": [], "rmse": [], "mae": [], "spearman": [], "best_rank": []} for m in METHODS}
     calibration, member_seconds, first_run = [], [], {}
     trainings_per_seed = config.ensemble.members + 2
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} trainings"),
@@ -127,10 +127,11 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
 
 def results_table(report: dict) -> Table:
     table = Table(title=f"{report['dataset']} {report['target']} — held-out {report['holdout']} ({report['seeds']} seeds, mean ± sd)")
-    for column in ("method", "R²", f"RMSE ({report['unit']})", f"MAE ({report['unit']})"):
-        table.add_column(column, justify="right" if column != "method" else "left")
-    for method, values in report["methods"].items():
-        table.add_row(method, *(f"{np.mean(values[m]):.3f} ± {np.std(values[m]):.3f}" for m in ("r2", "rmse", "mae")))
+    for column in ("method", "R²", f"RMSE ({report['unit']})", f"MAE ({report['unit']})", "ρ", "best at"):
+        table.add_column(column, justify="right" if column != "method" else "left", no_wrap=True)
+    for method, values in report["methods"].items():  # ρ: Spearman, mean; best at: the true best's predicted rank, median
+        table.add_row(method, *(f"{np.mean(values[m]):.3f}±{np.std(values[m]):.3f}" for m in ("r2", "rmse", "mae")),
+                      f"{np.nanmean(values['spearman']):.2f}", f"{np.median(values['best_rank']):.0f}")
     return table
 
 

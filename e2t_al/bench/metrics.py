@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import norm, spearmanr
 
 Z_90 = float(norm.ppf(0.95))  # half-width of a central 90% Gaussian interval, in standard deviations
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """R² (1 − SS_res/SS_tot, about the test mean), RMSE and MAE."""
+    """R² (1 − SS_res/SS_tot, about the test mean), RMSE and MAE; and what discovery needs, which R² does not
+    measure: Spearman's ρ of the predicted order, and ``best_rank``, where the highest true value lands when the
+    predictions are sorted from the highest (1: first)."""
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     residual = y_pred - y_true
     ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
+    constant = np.ptp(y_true) == 0 or np.ptp(y_pred) == 0
     return {
         "r2": 1.0 - float(np.sum(residual**2)) / ss_tot if ss_tot > 0 else float("nan"),
         "rmse": float(np.sqrt(np.mean(residual**2))),
         "mae": float(np.mean(np.abs(residual))),
+        "spearman": float("nan") if constant else float(spearmanr(y_true, y_pred).statistic),
+        "best_rank": int(1 + np.sum(y_pred > y_pred[int(np.argmax(y_true))])),
     }
 
 
