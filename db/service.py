@@ -644,11 +644,21 @@ def link_prior(session: Session, campaign: Campaign, prior_set: PriorSet | None 
 
 
 def campaign_priors(session: Session, campaign: Campaign) -> list[tuple[CampaignPrior, str, int]]:
-    """The campaign's prior references: (link, source name, number of materials it contributes)."""
+    """The campaign's prior references: (link, source name, number of materials it contributes, as ``prior_entries``
+    counts them). Reads identifiers and domains only (dashboards call it; a prior set's CIF texts are megabytes)."""
+    own = set(session.exec(select(Candidate.identifier).where(Candidate.campaign_id == campaign.id)))
     summary = []
     for link in session.exec(select(CampaignPrior).where(CampaignPrior.campaign_id == campaign.id).order_by(CampaignPrior.id)):
-        entries = _prior_entries(session, campaign, link)
-        summary.append((link, entries[0].source if entries else _prior_source_name(session, link), len(entries)))
+        if link.prior_set_id is not None:
+            rows = session.exec(select(PriorMaterial.identifier, PriorMaterial.element_domain)
+                                .where(PriorMaterial.prior_set_id == link.prior_set_id)).all()
+        else:
+            values = measured_values(session, session.get(Campaign, link.source_campaign_id))
+            rows = session.exec(select(Candidate.identifier, Candidate.element_domain).where(
+                Candidate.campaign_id == link.source_campaign_id, Candidate.identifier.in_(list(values)))).all()
+        excluded, excluded_domains = set(link.excluded_identifiers) | own, set(link.excluded_domains)
+        count = sum(identifier not in excluded and not _in_domains(domain, excluded_domains) for identifier, domain in rows)
+        summary.append((link, _prior_source_name(session, link), count))
     return summary
 
 

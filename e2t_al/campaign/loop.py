@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+
 from db import service
 from e2t_al.acquisition.batch import BatchProposal, Objective, pool_predictions, propose_batch
 from e2t_al.acquisition.novelty import composition_novelty, embedding_novelty
