@@ -123,3 +123,19 @@ def test_regression_metrics_report_rank_and_where_the_best_lands():
     assert perfect["spearman"] == pytest.approx(1.0) and perfect["best_rank"] == 1 and perfect["r2"] < 0
     reversed_order = regression_metrics(y_true, y_true[::-1].copy())
     assert reversed_order["spearman"] == pytest.approx(-1.0) and reversed_order["best_rank"] == 4
+
+
+def test_baybe_transfer_sees_every_target_row_and_a_capped_share_of_each_source_task():
+    pytest.importorskip("baybe")
+    from e2t_al.bench.baybe_baseline import TASK, BayBETransferProposer
+
+    rng = np.random.default_rng(0)
+    tasks = np.array(["target"] * 6 + ["Pb-I"] * 50 + ["Sn-I"] * 10)
+    proposer = BayBETransferProposer(rng.normal(size=(len(tasks), 3)), Objective(), tasks, source_per_task=20)
+    assert proposer.given[:6].all() and proposer.given[6:56].sum() == 20 and proposer.given[56:].all()
+    measured = np.ones(len(tasks), dtype=bool)
+    measured[:4] = False  # four target candidates still open
+    frame = proposer.measurements(measured, rng.normal(size=measured.sum()))
+    assert frame[TASK].value_counts().to_dict() == {"Pb-I": 20, "Sn-I": 10, "target": 2}
+    candidates = proposer.searchspace.discrete.exp_rep
+    assert set(candidates[TASK]) == {"target"} and len(candidates) == 6  # recommendations come from the scope only

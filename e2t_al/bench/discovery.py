@@ -12,7 +12,9 @@ measured value through the measurement service. Strategies:
 - ``gp-qlogei`` / ``gp-ucb``: BoTorch ``SingleTaskGP`` on the same descriptors, hyper-parameters refitted every
   ``acquisition.gp_refit_every`` batches and otherwise only conditioned on the new data;
 - ``baybe``: BayBE's default recommender on the same descriptors and data (``bench/baybe_baseline.py``);
-- ``baybe-transfer``: BayBE's transfer learning, the source domains as tasks and the scope as the active target task;
+- ``baybe-transfer``: BayBE's transfer learning, the source domains as tasks and the scope as the active target task,
+  given at most ``SOURCE_PER_TASK`` (30) measured rows of each source domain (its multi-task GP on all of them took
+  about an hour per recommendation); the report records the cap;
 - ``random``: uniform among the candidates not yet measured.
 
 Every strategy measures improvement against the best measured value in the scope (``campaign_incumbent``), except
@@ -56,7 +58,7 @@ from e2t_al.acquisition.fit_memo import GPFitMemo  # noqa: E402
 from e2t_al.acquisition.models import fit_gp, mean_imputed  # noqa: E402
 from e2t_al.acquisition.surrogates import e2t_surrogate, gp_schedule  # noqa: E402
 from e2t_al.bench import seed_range  # noqa: E402
-from e2t_al.bench.baybe_baseline import TARGET_TASK, BayBEProposer, BayBETransferProposer  # noqa: E402
+from e2t_al.bench.baybe_baseline import SOURCE_PER_TASK, TARGET_TASK, BayBEProposer, BayBETransferProposer  # noqa: E402
 from e2t_al.campaign.setup import create_campaign_from_config, in_domains  # noqa: E402
 from e2t_al.campaign.state import campaign_scope, domain_keys, read_state  # noqa: E402
 from e2t_al.config import AcquisitionConfig, CampaignConfig  # noqa: E402
@@ -210,6 +212,7 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
               "best": {"candidate": board.best_id, "value": float(values[board.best_index])},
               "top_share": TOP_SHARE, "top_count": len(board.top_ids),
               "baybe_search_space_seconds": baybe.build_seconds if baybe else None,
+              "baybe_transfer_source_per_task": SOURCE_PER_TASK if "baybe-transfer" in strategies else None,
               "seed_values": seed_values, "second_process": side_lane, "skipped": skipped}
     meta_training_seconds = []  # per seed: the E2T ensemble shared by the e2t-* strategies
     side_fits = {"fitted": 0, "reused": 0}
@@ -542,7 +545,8 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
                 chosen = baybe.propose(measured, y, acquisition.batch_size, seed=seed)
             elif family == "baybe-transfer":  # built on the first batch: the tasks are the rows' domains, the scope "target"
                 transfer = transfer or BayBETransferProposer(
-                    mean_imputed(features), objective, np.where(campaign_scope(state), TARGET_TASK, state.domains), fit_memo=gp_fits)
+                    mean_imputed(features), objective, np.where(campaign_scope(state), TARGET_TASK, state.domains), fit_memo=gp_fits,
+                    seed=seed)
                 chosen = transfer.propose(measured, y, acquisition.batch_size, seed=seed)
             else:
                 if family == "e2t":
