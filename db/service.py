@@ -256,13 +256,18 @@ def _duplicate_reason(data: MeasurementIn) -> str:
             "(allow duplicates, e.g. --allow-duplicate, to keep both)")
 
 
+def _may_measure(item_id: int, item: ProposalItem | None, status: str | None, candidate: Candidate) -> None:
+    """A measurement may name proposal item ``item_id`` (now in ``status``) only if it is the candidate's, approved."""
+    if item is None or item.candidate_id != candidate.id:
+        raise StoreError(f"proposal item {item_id} is not a proposal of candidate {candidate.identifier!r}")
+    if status not in PROPOSAL_TRANSITIONS["measured"]:
+        raise IllegalTransition(item.id, status, "measured")
+
+
 def _proposal_item_for(session: Session, campaign: Campaign, candidate: Candidate, item_id: int | None) -> ProposalItem | None:
     if item_id is not None:
         item = session.get(ProposalItem, item_id)
-        if item is None or item.candidate_id != candidate.id:
-            raise StoreError(f"proposal item {item_id} is not a proposal of candidate {candidate.identifier!r}")
-        if item.status not in PROPOSAL_TRANSITIONS["measured"]:
-            raise IllegalTransition(item.id, item.status, "measured")
+        _may_measure(item_id, item, item.status if item else None, candidate)
         return item
     return session.exec(select(ProposalItem).join(ProposalBatch).where(
         ProposalBatch.campaign_id == campaign.id, ProposalItem.candidate_id == candidate.id,
@@ -324,10 +329,7 @@ def check_measurement_rows(session: Session, campaign: Campaign, rows: list[tupl
             value = value_in_campaign_unit(campaign, data)
             if data.proposal_item_id is not None:
                 item = items.get(data.proposal_item_id)
-                if item is None or item.candidate_id != candidate.id:
-                    raise StoreError(f"proposal item {data.proposal_item_id} is not a proposal of candidate {candidate.identifier!r}")
-                if status[item.id] not in PROPOSAL_TRANSITIONS["measured"]:
-                    raise IllegalTransition(item.id, status[item.id], "measured")
+                _may_measure(data.proposal_item_id, item, status.get(data.proposal_item_id), candidate)
                 status[item.id] = "measured"  # a second row for the same item is refused, as the import would
             earlier = recent.setdefault((candidate.id, data.operator), [])
             if any(_same_value(v, value) for v in earlier):
@@ -656,8 +658,8 @@ def campaign_priors(session: Session, campaign: Campaign) -> list[tuple[Campaign
             values = measured_values(session, session.get(Campaign, link.source_campaign_id))
             rows = session.exec(select(Candidate.identifier, Candidate.element_domain).where(
                 Candidate.campaign_id == link.source_campaign_id, Candidate.identifier.in_(list(values)))).all()
-        excluded, excluded_domains = set(link.excluded_identifiers) | own, set(link.excluded_domains)
-        count = sum(identifier not in excluded and not _in_domains(domain, excluded_domains) for identifier, domain in rows)
+        kept = _keeps(link, own)
+        count = sum(kept(identifier, domain) for identifier, domain in rows)
         summary.append((link, _prior_source_name(session, link), count))
     return summary
 
@@ -680,21 +682,27 @@ def _prior_source_name(session: Session, link: CampaignPrior) -> str:
     return f"campaign {session.get(Campaign, link.source_campaign_id).name}"
 
 
+def _keeps(link: CampaignPrior, own: set[str] = frozenset()):
+    """The rule ``(identifier, domain) → bool`` of what a prior link gives its campaign: not an excluded identifier (nor
+    one of ``own``, the campaign's candidates), not in an excluded domain."""
+    excluded, domains = set(link.excluded_identifiers) | set(own), set(link.excluded_domains)
+    return lambda identifier, domain: identifier not in excluded and not _in_domains(domain, domains)
+
+
 def _prior_entries(session: Session, campaign: Campaign, link: CampaignPrior) -> list[PriorEntry]:
-    excluded_domains, excluded = set(link.excluded_domains), set(link.excluded_identifiers)
+    kept = _keeps(link)
     name = _prior_source_name(session, link)
     if link.prior_set_id is not None:
         prior = session.get(PriorSet, link.prior_set_id)
         rows = session.exec(select(PriorMaterial).where(PriorMaterial.prior_set_id == prior.id).order_by(PriorMaterial.id))
         factor = _unit_factor(prior.unit, campaign.unit, name)
         return [PriorEntry(m.identifier, m.representation_kind, m.representation, m.element_domain, factor(m.value), name)
-                for m in rows if m.identifier not in excluded and not _in_domains(m.element_domain, excluded_domains)]
+                for m in rows if kept(m.identifier, m.element_domain)]
     source = session.get(Campaign, link.source_campaign_id)
     values = measured_values(session, source)
     factor = _unit_factor(source.unit, campaign.unit, name)
     return [PriorEntry(c.identifier, c.representation_kind, c.representation, c.element_domain, factor(values[c.identifier]), name)
-            for c in list_candidates(session, source) if c.identifier in values and c.identifier not in excluded
-            and not _in_domains(c.element_domain, excluded_domains)]
+            for c in list_candidates(session, source) if c.identifier in values and kept(c.identifier, c.element_domain)]
 
 
 def _unit_factor(unit: str, campaign_unit: str, source: str):
