@@ -89,6 +89,10 @@ class ExtrapolationBenchConfig(Strict):
     oracle_fraction: float = 0.5  # share of the held-out domain the oracle may train on
     ridge_descriptors: list[str] | None = None  # descriptors of the ridge baseline; None: the encoder's
     ridge_alphas: list[float] = Field(default_factory=lambda: [10.0**k for k in range(-3, 4)])
+    # --holdout all: the domains held out one at a time. None: every domain key with min_domain_size+ materials
+    # (HOIP's 12 B-metal x halide domains, the polymer classes); mp lists elements here.
+    holdout_all: list[str] | None = None
+    min_domain_size: int = 30
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)

@@ -30,7 +30,7 @@ def test_bench_extrapolation_writes_the_report(tmp_path, data_dir):
     report = json.loads(out.read_text())
     assert (report["dataset"], report["target"], report["holdout"]) == ("hoip", "band_gap_GGA", "Ge-F")
     assert report["n_test"] == 97 and report["n_train"] == 1248
-    assert set(report["methods"]) == {"e2t", "e2t_ensemble", "nn", "ridge", "oracle"}
+    assert set(report["methods"]) == {"e2t", "e2t_ensemble", "nn", "nn_ensemble", "nn_ridge", "ridge", "gp", "oracle"}
     for scores in report["methods"].values():
         assert set(scores) == {"r2", "rmse", "mae", "spearman", "best_rank"} and all(len(v) == 2 for v in scores.values())
     assert 0.0 <= report["calibration"]["coverage_90"] <= 1.0 and "nll" in report["calibration"]
@@ -51,6 +51,7 @@ def test_bench_extrapolation_writes_the_report(tmp_path, data_dir):
     (["--holdout", "Ge-At"], "no element domain 'Ge-At'"),
     (["--holdout", "Ge-F", "--target", "band_gap"], "no target 'band_gap'"),
     (["--holdout", "Ge-F", "--config", "/nonexistent.yaml"], "does not exist"),
+    (["--holdout", "Ge-F", "--methods", "e2t,svm"], "unknown methods ['svm']"),
 ])
 def test_bench_bad_arguments_fail_clearly(args, message, data_dir):
     result = CliRunner().invoke(app, ["bench", "extrapolation", "--dataset", "hoip", *args])
@@ -79,3 +80,38 @@ def test_discovery_and_adaptation_options_fail_clearly(args, message, data_dir, 
     result = CliRunner().invoke(app, ["bench", *args, "--json", str(tmp_path / "out.json")])
     assert result.exit_code == 2 and message in " ".join(result.output.split())
     assert not (tmp_path / "out.json").exists()
+
+
+def test_leave_one_domain_out_writes_every_domain_and_resumes(tmp_path, data_dir):
+    """`--holdout all`: one record per domain with every score per seed, the table and plot; a stopped run (a domain
+    missing from the JSON) reruns only the missing domain and keeps the finished one as it was."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "holdout_all": ["Ge-F", "Pb-I"]}))
+    out = tmp_path / "lodo.json"
+    args = ["bench", "extrapolation", "--dataset", "hoip", "--holdout", "all", "--seeds", "1", "--json", str(out),
+            "--config", str(config), "--methods", "e2t_ensemble,nn_ensemble,nn_ridge,ridge,gp"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert list(report["domains"]) == ["Ge-F", "Pb-I"] and report["seed_values"] == [0]
+    for record in report["domains"].values():
+        assert set(record["methods"]) == {"e2t_ensemble", "nn_ensemble", "nn_ridge", "ridge", "gp"}
+        assert all(len(record["methods"][m][s]) == 1 for m in record["methods"] for s in ("r2", "rmse", "mae", "spearman", "best_rank"))
+        assert 0.0 <= record["calibration"]["coverage_90"] <= 1.0 and record["level_gap"] > 0
+    assert report["domains"]["Ge-F"]["n_test"] == 97 and report["domains"]["Pb-I"]["n_test"] == 117
+    vs = report["summary"]["e2t_vs_best_baseline"]
+    assert vs["domains"] == 2 and vs["ahead"] + vs["behind"] == 2
+    assert "against the best baseline" in result.output and (tmp_path / "lodo.png").stat().st_size > 10_000
+
+    kept = report["domains"]["Ge-F"]
+    del report["domains"]["Pb-I"]  # as if stopped after the first domain
+    out.write_text(json.dumps(report))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "1 already in the report" in " ".join(result.output.split())
+    again = json.loads(out.read_text())
+    assert again["domains"]["Ge-F"] == kept and list(again["domains"]) == ["Ge-F", "Pb-I"]
+
+    result = CliRunner().invoke(app, [*args[:7], "2", *args[8:]])  # other seeds: refused, nothing overwritten
+    assert result.exit_code == 2 and "other seed_values" in result.output
+    assert json.loads(out.read_text()) == again

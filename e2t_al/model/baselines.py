@@ -58,6 +58,31 @@ class RegressionNN:
             out = self.network(inputs.batch(torch.arange(len(inputs)))).squeeze(1)
         return self.target_scaling_.to_target_units(out).numpy()
 
+    def embed(self, inputs: MaterialInputs) -> np.ndarray:
+        """The encoder's embedding φ_θ(x) of every material, ``(n, embedding_dim)``."""
+        if self.network is None:
+            raise RuntimeError("RegressionNN is not fitted")
+        self.network.eval()
+        with torch.no_grad():
+            return self.network[0](inputs.batch(torch.arange(len(inputs)))).numpy()
+
+
+class RidgeOnEmbedding:
+    """The paper's "MPNN-Linear"-style baseline: a plain-regression network's embedding φ_θ (``RegressionNN``) frozen,
+    and a ridge regression on it (standardised, penalty by leave-one-out CV) fitted on the training materials.
+    Against E2T it isolates the training objective: same encoder and a linear head, but no episodes."""
+
+    def __init__(self, network: RegressionNN, alphas: list[float]):
+        self.network = network
+        self.ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=alphas))
+
+    def fit(self, inputs: MaterialInputs, targets: np.ndarray) -> "RidgeOnEmbedding":
+        self.ridge.fit(self.network.embed(inputs), np.asarray(targets, dtype=float))
+        return self
+
+    def predict(self, inputs: MaterialInputs) -> np.ndarray:
+        return self.ridge.predict(self.network.embed(inputs))
+
 
 def ridge_on_descriptors(alphas: list[float]):
     """Ridge regression on standardised descriptors (mean-imputed), penalty chosen by leave-one-out CV."""
