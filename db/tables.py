@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -197,6 +197,21 @@ class WebSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now)
     expires_at: datetime
     flash: Optional[str] = Field(default=None, max_length=500)  # the one-line message the next page shows, once
+
+
+class UploadPreview(SQLModel, table=True):
+    """A checked CSV upload waiting to be confirmed. The confirm step names it by ``key`` (random, unguessable), so
+    the file is not posted twice; it belongs to the user who uploaded it and to one campaign, expires, and is deleted
+    once its rows are written (``db.previews``)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    filename: str = Field(max_length=255)
+    csv_text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utc_now)
+    expires_at: datetime
 
 
 class AuditEvent(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -13,7 +14,7 @@ warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testcli
 from fastapi.testclient import TestClient  # noqa: E402
 
 from db.engine import make_engine  # noqa: E402
-from db.tables import AuditEvent, Measurement, ProposalItem, User, WebSession  # noqa: E402
+from db.tables import AuditEvent, Measurement, ProposalItem, UploadPreview, User, WebSession, utc_now  # noqa: E402
 from e2t_al.web.app import create_app  # noqa: E402
 from e2t_al.web.security import PERMISSIONS, SESSION_COOKIE  # noqa: E402
 from web_lab import CAMPAIGN, PASSWORD, ROLES, copied_lab, count_rows, seed_lab  # noqa: E402
@@ -65,7 +66,7 @@ PAGES = [
     ("POST", f"{C}/measurements", {"candidate": "g01", "value": "5.0", "unit": "eV"}, "measure"),
     ("POST", f"{C}/measurements/1/correction", {"value": "1.75", "unit": "eV"}, "measure"),
     ("POST", f"{C}/measurements/1/retraction", {"reason": "wrong sample"}, "retract_any"),  # not the experimentalist's
-    ("POST", f"{C}/measurements/upload/confirm", {"csv_text": GOOD_CSV, "filename": "m.csv"}, "measure"),
+    ("POST", f"{C}/measurements/upload/confirm", {"preview": "not-a-stored-preview"}, "measure"),  # allowed: 404
 ]
 API = [
     ("GET", "/api/me", None, "view"),
@@ -98,7 +99,10 @@ def test_page_roles(lab, role, method, path, body, permission):
         if method == "GET":
             assert response.headers["location"].startswith("/login?next=")
     elif role in PERMISSIONS[permission]:
-        assert response.status_code in (200, 303), response.text[:500]
+        if body and body.get("preview"):  # past the role check, the unknown preview is not found
+            assert response.status_code == 404 and "no upload preview" in response.text, response.text[:500]
+        else:
+            assert response.status_code in (200, 303), response.text[:500]
     else:
         assert response.status_code == 403, response.text[:300]
 
@@ -211,18 +215,44 @@ def test_upload_is_all_or_nothing_unless_the_valid_rows_are_asked_for(lab):
     assert "2 of 5 row(s) can be recorded" in preview.text
     assert "outside the valid range" in preview.text and "no candidate" in preview.text and "kg" in preview.text
     assert count_rows(url, Measurement) == before
-    previewed = re.search(r"<textarea[^>]*>(.*?)</textarea>", preview.text, re.S).group(1).replace("&#34;", '"').replace("&amp;", "&")
-    all_or_nothing = client.post(f"{C}/measurements/upload/confirm",
-                                 data={"csrf_token": csrf, "csv_text": previewed, "filename": "batch.csv"})
+    assert "csv_text" not in preview.text and "g04,-3" not in preview.text  # the file stays on the server
+    key = re.search(r'name="preview" value="([^"]+)"', preview.text).group(1)
+    all_or_nothing = client.post(f"{C}/measurements/upload/confirm", data={"csrf_token": csrf, "preview": key})
     assert all_or_nothing.status_code == 400 and "nothing written: 3 row(s) refused" in all_or_nothing.text
     assert count_rows(url, Measurement) == before  # the default, as in the CLI: all rows or none
     assert 'id="import-valid-rows"' in preview.text
-    confirm = client.post(f"{C}/measurements/upload/confirm",
-                          data={"csrf_token": csrf, "csv_text": previewed, "filename": "batch.csv", "valid_rows_only": "true"})
+
+    reviewer = TestClient(client.app, follow_redirects=False)  # another user cannot confirm this preview, even knowing its key
+    other = reviewer.post(f"{C}/measurements/upload/confirm",
+                          data={"csrf_token": signed_in(reviewer, "admin"), "preview": key, "valid_rows_only": "true"})
+    assert other.status_code == 404 and count_rows(url, Measurement) == before
+
+    confirm = client.post(f"{C}/measurements/upload/confirm", data={"csrf_token": csrf, "preview": key, "valid_rows_only": "true"})
     assert confirm.status_code == 303
     assert count_rows(url, Measurement) == before + 2
     history = client.get(f"{C}/measurements").text
     assert "g03" in history and "5200.0 meV" in history and ">experimentalist<" in history
+    again = client.post(f"{C}/measurements/upload/confirm", data={"csrf_token": csrf, "preview": key, "valid_rows_only": "true"})
+    assert again.status_code == 404 and "confirmed already" in again.text  # one preview, one write
+    assert count_rows(url, Measurement) == before + 2
+
+
+def test_an_expired_upload_preview_cannot_be_confirmed(lab):
+    client, url, _ = lab
+    csrf = signed_in(client, "experimentalist")
+    preview = client.post(f"{C}/measurements/upload", data={"csrf_token": csrf},
+                          files={"file": ("batch.csv", GOOD_CSV.encode(), "text/csv")})
+    key = re.search(r'name="preview" value="([^"]+)"', preview.text).group(1)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        stored = session.exec(select(UploadPreview).where(UploadPreview.key == key)).one()
+        stored.expires_at = utc_now() - timedelta(seconds=1)
+        session.add(stored)
+        session.commit()
+    engine.dispose()
+    before = count_rows(url, Measurement)
+    response = client.post(f"{C}/measurements/upload/confirm", data={"csrf_token": csrf, "preview": key})
+    assert response.status_code == 404 and "expired" in response.text and count_rows(url, Measurement) == before
 
 
 def test_a_correction_and_a_retraction_keep_the_history(lab):

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from sqlmodel import Session
 
-from db import accounts, service
+from db import accounts, previews, service
 from db.engine import read_only
 from db.importers import measurements_from_csv_text
 from db.schemas import MAX_ROW_ID, DecisionIn, MeasurementEntry, MeasurementIn
@@ -30,7 +30,7 @@ from e2t_al.web.security import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, Visitor, che
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 PAGE_ROWS = 100  # rows of a long table per page
-MAX_UPLOAD_BYTES = 1_000_000  # a CSV upload; equal to the form field limit, so a file that previews also confirms
+MAX_UPLOAD_BYTES = 1_000_000  # a CSV upload (the confirm step names the stored preview, it does not post the file)
 
 
 def render(request: Request, template: str, visitor: Visitor | None, status_code: int = 200, **context) -> HTMLResponse:
@@ -264,30 +264,39 @@ async def upload_preview(name: str, request: Request, file: UploadFile = File(),
     except (DataError, UnicodeDecodeError) as exc:
         with store(request) as session:
             return _measurements_page(request, session, name, visitor, error=f"upload refused: {exc}", status_code=400)
+    good = sum(c.reason is None for c in checks)
     with store(request) as session:
-        campaign = views.campaign_out(service.get_campaign(session, name))
-    return render(request, "upload_preview.html", visitor, campaign=campaign, checks=checks, csv_text=text,
-                  filename=file.filename, good=sum(c.reason is None for c in checks))
+        campaign = service.get_campaign(session, name)
+        preview = previews.store_preview(session, accounts.get_user(session, visitor.username), campaign,
+                                         file.filename or "upload.csv", text) if good else None
+        return render(request, "upload_preview.html", visitor, campaign=views.campaign_out(campaign), checks=checks,
+                      preview_key=preview.key if preview else None, filename=file.filename, good=good)
 
 
 @router.post("/campaigns/{name}/measurements/upload/confirm")
-def upload_confirm(name: str, request: Request, csv_text: str = Form(max_length=MAX_UPLOAD_BYTES),
-                   filename: str = Form("upload.csv", max_length=255), csrf_token: str = Form(max_length=100),
+def upload_confirm(name: str, request: Request, preview: str = Form(max_length=64), csrf_token: str = Form(max_length=100),
                    valid_rows_only: bool = Form(False), visitor: Visitor = Depends(page_user("measure"))):
-    """Write the previewed rows, all together or none (the default, as ``e2t-al measurements import``); with
-    ``valid_rows_only`` ("import the valid rows", asked for explicitly) the refused rows are left out."""
+    """Write the rows of the stored preview ``preview`` (``db.previews``: the visitor's own, for this campaign,
+    unexpired), all together or none (the default, as ``e2t-al measurements import``); with ``valid_rows_only``
+    ("import the valid rows", asked for explicitly) the refused rows are left out. The rows are checked again (the
+    store may have changed since the preview); the preview is deleted with the write, so it confirms once."""
     check_csrf(visitor, csrf_token)
-    checks = _checked_upload(request, name, csv_text, filename, visitor)
+    with read_only(request.app.state.engine) as session:
+        stored = previews.take_preview(session, preview, accounts.get_user(session, visitor.username), service.get_campaign(session, name))
+        text, filename = stored.csv_text, stored.filename
+    checks = _checked_upload(request, name, text, filename, visitor)
     refused = [c for c in checks if c.reason is not None]
     if refused and not valid_rows_only:
         with store(request) as session:
             return _measurements_page(request, session, name, visitor, status_code=400,
                                       error=f"upload refused, nothing written: {len(refused)} row(s) refused. Fix the file, "
                                             "or choose \"import the valid rows\" in the preview")
-    rows, problems = _upload_rows(csv_text, filename, visitor)
+    rows, problems = _upload_rows(text, filename, visitor)
     with store(request) as session:
-        added = service.import_measurements(session, service.get_campaign(session, name), rows, problems,
-                                            valid_rows_only=valid_rows_only)
+        campaign = service.get_campaign(session, name)
+        stored = previews.take_preview(session, preview, accounts.get_user(session, visitor.username), campaign)  # not taken meanwhile
+        added = service.import_measurements(session, campaign, rows, problems, valid_rows_only=valid_rows_only)
+        previews.discard_preview(session, stored)
     left_out = f"; {len(checks) - len(added)} refused row(s) left out" if valid_rows_only else ""
     return back_to(request, f"/campaigns/{quote(name)}/measurements", f"{len(added)} measurement(s) imported from {filename}{left_out}")
 
