@@ -24,17 +24,12 @@ from e2t_al.acquisition.novelty import composition_novelty, embedding_novelty
 from e2t_al.acquisition.surrogates import e2t_surrogate
 from e2t_al.campaign.state import CampaignState, campaign_scope, domain_keys
 from e2t_al.config import CampaignConfig
+from e2t_al.data import DATASET_OF_KIND, PARSERS
 from e2t_al.data.dataset import DataError, MaterialsDataset, object_array
-from e2t_al.data.hoip import parse_cif
-from e2t_al.data.mp import parse_formula
-from e2t_al.data.polymers import parse_smiles
 from e2t_al.features import describe
 from e2t_al.model.e2t import E2TRegressor
 from e2t_al.model.ensemble import E2TEnsemble
 from e2t_al.model.inputs import DescriptorInputs
-
-DATASET_OF_KIND = {"cif": "hoip", "smiles": "polymers", "formula": "mp"}
-PARSERS = {"cif": parse_cif, "smiles": parse_smiles, "formula": parse_formula}
 
 
 # ---- features ----------------------------------------------------------------------------------------------

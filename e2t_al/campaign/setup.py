@@ -20,7 +20,7 @@ from db.importers import (DATASET_KINDS, candidates_from_cif_folder, candidates_
 from db.schemas import CampaignIn
 from db.service import CandidateRow, RowProblem
 from e2t_al.config import CampaignConfig, CandidateSource, PriorSource
-from e2t_al.data import DataError, load_dataset
+from e2t_al.data import PARSERS, DataError, load_dataset
 from e2t_al.data.dataset import MaterialsDataset
 from e2t_al.data.paths import PUBLIC_ORIGINALS
 from e2t_al.features import DESCRIPTOR_SETS
@@ -139,8 +139,6 @@ def material_keys(kind: str, objects) -> list[tuple[str, object]]:
 def find_prior_duplicates(rows: list[CandidateRow], prior: PriorMaterials) -> list[PriorDuplicate]:
     """The lab's candidates that are prior materials: same reduced composition (formulas), canonical SMILES, or
     a structure pymatgen's ``StructureMatcher`` matches among those of the same reduced formula (CIFs)."""
-    from e2t_al.campaign.loop import PARSERS
-
     if not rows:
         return []
     kind = rows[0].data.representation_kind

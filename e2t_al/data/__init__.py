@@ -6,12 +6,15 @@ from pathlib import Path
 from typing import Callable
 
 from e2t_al.data.dataset import DataError, LoadProblem, MaterialsDataset
-from e2t_al.data.hoip import load_hoip
-from e2t_al.data.mp import load_mp
+from e2t_al.data.hoip import load_hoip, parse_cif
+from e2t_al.data.mp import load_mp, parse_formula
 from e2t_al.data.paths import resolve_data_dir
-from e2t_al.data.polymers import load_polymers
+from e2t_al.data.polymers import load_polymers, parse_smiles
 
 LOADERS: dict[str, Callable[[Path], MaterialsDataset]] = {"hoip": load_hoip, "polymers": load_polymers, "mp": load_mp}
+# A material's text by its representation kind: the parser that reads it, and the bundled data set of that kind.
+PARSERS: dict[str, Callable[[str], object]] = {"cif": parse_cif, "smiles": parse_smiles, "formula": parse_formula}
+DATASET_OF_KIND = {"cif": "hoip", "smiles": "polymers", "formula": "mp"}
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None) -> MaterialsDataset:
@@ -21,4 +24,4 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> MaterialsData
     return LOADERS[name](resolve_data_dir(data_dir))
 
 
-__all__ = ["DataError", "LoadProblem", "MaterialsDataset", "LOADERS", "load_dataset", "resolve_data_dir"]
+__all__ = ["DataError", "LoadProblem", "MaterialsDataset", "LOADERS", "PARSERS", "DATASET_OF_KIND", "load_dataset", "resolve_data_dir"]
