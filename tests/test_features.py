@@ -68,3 +68,25 @@ def test_crystal_graph_encoder_trains_on_real_structures(hoip):
 def test_crystal_graph_needs_structures(mp):
     with pytest.raises(DataError, match="needs structures"):
         build_inputs(mp.subset(np.arange(3)), EncoderConfig(kind="crystal_graph"))
+
+
+def test_chgnet_crystal_features_are_computed_once_and_cached(hoip, mp, tmp_path, monkeypatch):
+    """CHGNet's pretrained crystal features (offline: the weights ship in the wheel): 64 per structure, beside the
+    other descriptor sets; a second call reads the disk cache without loading the model."""
+    from e2t_al.features import crystal
+
+    monkeypatch.setenv(crystal.CACHE_ENV, str(tmp_path))
+    sample = hoip.subset(np.arange(3))
+    x, names = describe(sample, ["site_elements", "chgnet"])
+    chgnet = x[:, [i for i, n in enumerate(names) if n.startswith("chgnet_")]]
+    assert chgnet.shape == (3, 64) and np.isfinite(chgnet).all() and np.ptp(chgnet, axis=0).max() > 0
+    assert len(list(crystal.cache_dir().glob("*.npy"))) == 3
+
+    def no_model():
+        raise AssertionError("the cache should have answered")
+
+    monkeypatch.setattr(crystal, "_model", no_model)
+    again, _ = describe(sample, ["chgnet"])
+    np.testing.assert_array_equal(again, chgnet)
+    with pytest.raises(DataError, match="does not apply"):
+        describe(mp.subset([0]), ["chgnet"])  # compositions, no structures

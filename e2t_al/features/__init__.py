@@ -9,17 +9,19 @@ import numpy as np
 from rich.progress import track
 
 from e2t_al.data.dataset import DataError, MaterialsDataset
-from e2t_al.features import perovskite, polymer
+from e2t_al.features import crystal, perovskite, polymer
 from e2t_al.features.elements import composition_descriptor, composition_descriptor_names
 
 
 @dataclass(frozen=True)
 class DescriptorSet:
-    """A named descriptor: ``compute(obj) -> (p,)`` and its ``p`` column names; ``datasets`` it applies to."""
+    """A named descriptor: ``compute(obj) -> (p,)`` and its ``p`` column names; ``datasets`` it applies to.
+    ``compute_many(objects, progress) -> (n, p)``, where given, computes a whole data set at once (batched, cached)."""
 
     names: Callable[[], list[str]]
     compute: Callable[[object], np.ndarray]
     datasets: tuple[str, ...]
+    compute_many: Callable[[list, bool], np.ndarray] | None = None
 
 
 def _composition_of(obj) -> object:
@@ -33,6 +35,7 @@ DESCRIPTOR_SETS: dict[str, DescriptorSet] = {
     "structure": DescriptorSet(perovskite.structure_names, perovskite.structure_descriptor, ("hoip",)),
     "morgan": DescriptorSet(polymer.morgan_names, polymer.morgan_counts, ("polymers",)),
     "rdkit": DescriptorSet(polymer.rdkit_descriptor_names, polymer.rdkit_descriptors, ("polymers",)),
+    "chgnet": DescriptorSet(crystal.chgnet_names, crystal.chgnet_descriptor, ("hoip",), crystal.chgnet_features),
 }
 
 
@@ -44,7 +47,13 @@ def describe(dataset: MaterialsDataset, descriptor_sets: list[str], progress: bo
         if dataset.name not in DESCRIPTOR_SETS[name].datasets:
             raise DataError(f"descriptor set {name!r} does not apply to data set {dataset.name!r}")
     sets = [DESCRIPTOR_SETS[n] for n in descriptor_sets]
-    objects = track(dataset.objects, description=f"describing {dataset.name}") if progress else dataset.objects
-    rows = [np.concatenate([s.compute(obj) for s in sets]) for obj in objects]
+    per_object = [s for s in sets if s.compute_many is None]
+    objects = track(dataset.objects, description=f"describing {dataset.name}") if progress and per_object else dataset.objects
+    rows = {id(s): [] for s in per_object}
+    for obj in objects:
+        for s in per_object:
+            rows[id(s)].append(s.compute(obj))
+    blocks = [np.vstack(rows[id(s)]).reshape(len(dataset), -1) if s.compute_many is None
+              else s.compute_many(list(dataset.objects), progress) for s in sets]
     names = [col for s in sets for col in s.names()]
-    return np.vstack(rows).astype(np.float64), names
+    return np.hstack(blocks).astype(np.float64), names
