@@ -93,6 +93,9 @@ class ExtrapolationBenchConfig(Strict):
     # (HOIP's 12 B-metal x halide domains, the polymer classes); mp lists elements here.
     holdout_all: list[str] | None = None
     min_domain_size: int = 30
+    # How the settings were chosen, recorded in every report: the domains whose test results chose them (their
+    # figures are optimistic; leave-one-domain-out marks them and gives the mean over the other domains too).
+    tuned_on: list[str] = Field(default_factory=list)
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)

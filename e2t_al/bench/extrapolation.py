@@ -233,8 +233,8 @@ def run_leave_one_domain_out(config: ExtrapolationBenchConfig, seeds: int, json_
     domains = holdout_domains(config, data.dataset)
     settings = {"dataset": config.dataset, "target": config.target, "unit": data.unit, "holdout": ALL,
                 "seed_values": seed_values, "methods": list(methods),
-                "config": config.model_dump(mode="json", exclude={"holdout_all", "min_domain_size"})}
-    report = {**settings, "domain_list": domains, "domains": {}}
+                "config": config.model_dump(mode="json", exclude={"holdout_all", "min_domain_size", "tuned_on"})}
+    report = {**settings, "domain_list": domains, "tuned_on": list(config.tuned_on), "domains": {}}
     if json_path is not None and json_path.exists():
         previous = json.loads(json_path.read_text())
         differs = [k for k in settings if previous.get(k) != settings[k]]
@@ -277,10 +277,13 @@ def summarise(report: dict) -> dict:
     domains = report["domains"]
     means = {d: {m: float(np.mean(r["methods"][m]["r2"])) for m in r["methods"]} for d, r in domains.items()}
     summary = {"methods": {}, "e2t_vs_best_baseline": {}}
+    tuned = set(report.get("tuned_on", []))
     for method in report["methods"]:
         r2 = [means[d][method] for d in domains if method in means[d]]
+        untuned = [means[d][method] for d in domains if method in means[d] and d not in tuned]
         rho = [float(np.nanmean(r["methods"][method]["spearman"])) for r in domains.values() if method in r["methods"]]
         summary["methods"][method] = {"r2_mean_over_domains": float(np.mean(r2)) if r2 else None,
+                                      "r2_mean_over_untuned_domains": float(np.mean(untuned)) if untuned else None,
                                       "spearman_mean_over_domains": float(np.nanmean(rho)) if rho else None}
     rows = []
     for domain, m in means.items():
@@ -298,19 +301,23 @@ def summarise(report: dict) -> dict:
 def domains_table(report: dict) -> Table:
     methods = report["methods"]
     table = Table(title=f"{report['dataset']} {report['target']}: leave-one-domain-out, mean R² over seeds "
-                        f"{report['seed_values']} (gap: how far the domain's mean lies outside the others, in sd)")
+                        f"{report['seed_values']} (gap: how far the domain's mean lies outside the others, in sd; "
+                        "* the settings were chosen on this domain)")
     for column in ("domain", "gap", *methods, "best baseline", "E2T ens − best", "90% cover"):
         table.add_column(column, justify="left" if column == "domain" else "right", no_wrap=True)
     best = {r["domain"]: r for r in report["summary"].get("e2t_vs_best_baseline", {}).get("per_domain", [])}
     for domain, record in sorted(report["domains"].items(), key=lambda item: item[1]["level_gap"]):
         row = best.get(domain)
         cover = record.get("calibration", {}).get("coverage_90")
-        table.add_row(domain, f"{record['level_gap']:.2f}", *(f"{np.mean(record['methods'][m]['r2']):.3f}" for m in methods),
+        mark = "*" if domain in report.get("tuned_on", []) else ""
+        table.add_row(domain + mark, f"{record['level_gap']:.2f}", *(f"{np.mean(record['methods'][m]['r2']):.3f}" for m in methods),
                       row["best_baseline"] if row else "-", f"{row['difference']:+.3f}" if row else "-",
                       f"{cover:.0%}" if cover is not None else "-")
     summary = report["summary"]["methods"]
     table.add_row("[bold]mean over domains[/]", "", *(f"[bold]{summary[m]['r2_mean_over_domains']:.3f}[/]" for m in methods),
                   "", f"{report['summary']['e2t_vs_best_baseline'].get('mean_r2_difference', float('nan')):+.3f}", "")
+    if set(report.get("tuned_on", [])) & set(report["domains"]) and len(report["domains"]) > 1:
+        table.add_row("[bold]mean without *[/]", "", *(f"{summary[m]['r2_mean_over_untuned_domains']:.3f}" for m in methods), "", "", "")
     return table
 
 
