@@ -114,3 +114,31 @@ def test_merge_keeps_each_seed_once_and_takes_the_newer_run():
     assert merged["seed_values"] == [0, 1, 2] and merged["seeds"] == 3
     assert merged["strategies"]["random"]["experiments_to_best"] == [2, 5, 5]
     assert merged["strategies"]["random"]["top5_recall"]["@2"] == [1.0, 1.0, 1.0]
+
+
+def test_suite_runs_the_baybe_strategies_on_their_seeds_only(tmp_path, monkeypatch):
+    """baybe and baybe-transfer (slow) run on a scenario's first ``baybe_seeds`` seeds, apart from the others, and not at
+    all on a window objective; the other strategies run on every seed."""
+    from e2t_al.bench import suite as suite_module
+
+    calls = []
+
+    def fake_run_discovery(config, plan, seeds, strategies, first_seed, **kwargs):
+        calls.append((plan.holdout, tuple(strategies), first_seed, seeds))
+        return {"seed_values": list(range(first_seed, first_seed + seeds)), "pool_size": 1, "budget": 4, "strategies": {},
+                "objective": {"kind": plan.objective.kind}}
+
+    monkeypatch.setattr(suite_module, "run_discovery", fake_run_discovery)
+    monkeypatch.setattr(suite_module, "best_so_far_plot", lambda report, path: path)
+    monkeypatch.setattr(suite_module, "merge_reports", lambda old, new: new)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump({
+        "strategies": ["e2t", "baybe", "baybe-transfer", "random"], "budget": 4, "batch": 2,
+        "scenarios": {"max": {"dataset": "hoip", "holdout": ["Ge-F"], "baybe_seeds": 2},
+                      "window": {"dataset": "hoip", "holdout": ["Ge-F"], "objective": "target:1:2", "baybe_seeds": 2}}}))
+    run_suite(suite, seeds=3, first_seed=0, json_path=tmp_path / "out.json")
+    assert calls == [(("Ge-F",), ("e2t", "random"), 0, 3), (("Ge-F",), ("baybe", "baybe-transfer"), 0, 2),
+                     (("Ge-F",), ("e2t", "random"), 0, 3)]
+    calls.clear()
+    run_suite(suite, seeds=2, first_seed=2, json_path=tmp_path / "later.json")  # seeds 2-3: past baybe_seeds
+    assert calls == [(("Ge-F",), ("e2t", "random"), 2, 2), (("Ge-F",), ("e2t", "random"), 2, 2)]

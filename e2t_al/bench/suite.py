@@ -24,6 +24,8 @@ from e2t_al.config import CampaignConfig, Strict, load_config
 from e2t_al.data import DataError
 from e2t_al.data.paths import PROJECT_ROOT
 
+BAYBE_STRATEGIES = ("baybe", "baybe-transfer")  # slow: run on a scenario's first baybe_seeds seeds only
+
 
 class ScenarioConfig(Strict):
     """One named scenario: which domains are unexplored and pooled, what to find, how the campaign starts."""
@@ -36,12 +38,12 @@ class ScenarioConfig(Strict):
     noise: float = 0.0
     pool: str = "holdout"
     config: Path | None = None  # campaign YAML for the model; default configs/discovery_<dataset>.yaml
-    baybe_seeds: int | None = None  # BayBE on fewer seeds where it is too slow (the report says so)
+    baybe_seeds: int | None = None  # baybe and baybe-transfer on fewer seeds where they are too slow (the report says so)
     description: str = ""
 
 
 class SuiteConfig(Strict):
-    strategies: list[str] = Field(default_factory=lambda: ["e2t", "e2t-gauss-qlogei", "gp-qlogei", "baybe", "random"])
+    strategies: list[str] = Field(default_factory=lambda: ["e2t", "e2t-gauss-qlogei", "gp-qlogei", "baybe", "baybe-transfer", "random"])
     budget: int = 40
     batch: int = 4
     scenarios: dict[str, ScenarioConfig]
@@ -70,18 +72,18 @@ def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console:
         config = config.model_copy(update={k: v for k, v in {"target": scenario.target, "data_dir": data_dir}.items() if v})
         plan = Scenario(tuple(scenario.holdout), Objective(*parse_objective(scenario.objective)), suite.budget,
                         suite.batch, scenario.pool, scenario.source_fraction, scenario.noise)
-        runs = [strategies]
-        if "baybe" in strategies and plan.objective.kind == "target_window":
-            runs = [[s for s in strategies if s != "baybe"]]
-            console.print(f"[yellow]{name}: baybe skipped: the BayBE baseline takes max and min objectives only[/]")
-        elif "baybe" in strategies and scenario.baybe_seeds is not None:
-            runs = [[s for s in strategies if s != "baybe"]]
+        runs, baybe = [strategies], [s for s in strategies if s in BAYBE_STRATEGIES]
+        if baybe and plan.objective.kind == "target_window":
+            runs = [[s for s in strategies if s not in baybe]]
+            console.print(f"[yellow]{name}: {', '.join(baybe)} skipped: the BayBE baselines take max and min objectives only[/]")
+        elif baybe and scenario.baybe_seeds is not None:
+            runs = [[s for s in strategies if s not in baybe]]
             baybe_seeds = max(0, min(seeds, scenario.baybe_seeds - first_seed))
             if baybe_seeds:
-                runs.append(["baybe"])
-            console.print(f"[yellow]{name}: baybe runs on seeds < {scenario.baybe_seeds} only (too slow here)[/]")
-        for run_strategies in runs:
-            n = seeds if run_strategies != ["baybe"] else baybe_seeds
+                runs.append(baybe)
+            console.print(f"[yellow]{name}: {', '.join(baybe)} run on seeds < {scenario.baybe_seeds} only (too slow here)[/]")
+        for run_strategies in (r for r in runs if r):
+            n = seeds if run_strategies != baybe or scenario.baybe_seeds is None else baybe_seeds
             part = run_discovery(config, plan, seeds=n, strategies=run_strategies, json_path=None, console=console,
                                  workers=workers, first_seed=first_seed)
             part["target"] = config.target
