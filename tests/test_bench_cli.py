@@ -8,6 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from e2t_al.cli import app
+from e2t_al.data import DataError
 
 TINY = {
     "dataset": "hoip",
@@ -115,3 +116,22 @@ def test_leave_one_domain_out_writes_every_domain_and_resumes(tmp_path, data_dir
     result = CliRunner().invoke(app, [*args[:7], "2", *args[8:]])  # other seeds: refused, nothing overwritten
     assert result.exit_code == 2 and "other seed_values" in result.output
     assert json.loads(out.read_text()) == again
+
+
+def test_holdout_all_names_every_domain_of_each_data_set(hoip, polymers, mp):
+    """HOIP: its 12 B-metal x halide domains; polymers: the classes with 30+ members (Cp labelled or not, the
+    class sizes of the data set); mp: the elements the config lists."""
+    from e2t_al.bench.extrapolation import holdout_domains
+    from e2t_al.config import ExtrapolationBenchConfig, load_config
+    from e2t_al.data.paths import PROJECT_ROOT
+
+    def config(name):
+        return load_config(PROJECT_ROOT / "configs" / f"extrapolation_{name}.yaml", ExtrapolationBenchConfig)
+
+    assert sorted(holdout_domains(config("hoip"), hoip)) == sorted(f"{b}-{x}" for b in ("Ge", "Sn", "Pb") for x in ("F", "Cl", "Br", "I"))
+    classes = holdout_domains(config("polymers"), polymers)
+    assert classes[0] == "13" and all(polymers.in_domain(c).sum() >= 30 for c in classes)
+    assert len(classes) == sum(polymers.in_domain(c).sum() >= 30 for c in polymers.all_domain_keys())
+    assert holdout_domains(config("mp"), mp) == config("mp").holdout_all
+    with pytest.raises(DataError, match="no element domain 'Xx'"):
+        holdout_domains(config("mp").model_copy(update={"holdout_all": ["Xx"]}), mp)
