@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from botorch.fit import fit_gpytorch_mll
@@ -168,7 +170,9 @@ def mean_imputed(X: np.ndarray) -> np.ndarray:
     """Descriptors for the baselines that cannot take a missing value (GP, BayBE): each NaN replaced by its
     column's mean over all rows, the same convention as the E2T encoder's input scaling; ``(n, d)``."""
     X = np.asarray(X, dtype=np.float64)
-    means = np.nan_to_num(np.nanmean(np.where(np.isfinite(X), X, np.nan), axis=0))
+    with warnings.catch_warnings():  # a column missing in every row gets 0 ("Mean of empty slice" is expected there)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nan_to_num(np.nanmean(np.where(np.isfinite(X), X, np.nan), axis=0))
     return np.where(np.isfinite(X), X, means)
 
 
