@@ -63,8 +63,9 @@ def domain_r2_plot(report: dict, path: Path) -> Path:
                        color=COLOURS.get(method), label=method, ls="--" if method == "oracle" else "-")[0]
         ax.scatter(x[clipped], np.full(clipped.sum(), R2_FLOOR), s=60, facecolors="white", edgecolors=line.get_color(), zorder=3)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xticks(x, [f"{d}\n{report['domains'][d]['level_gap']:.2f}" for d in domains], fontsize=8)
-    ax.set_xlabel("held-out domain (gap: |its mean − the others' mean| / sd, growing to the right)")
+    tuned = set(report.get("tuned_on", []))
+    ax.set_xticks(x, [f"{d}{'*' if d in tuned else ''}\n{report['domains'][d]['level_gap']:.2f}" for d in domains], fontsize=8)
+    ax.set_xlabel("held-out domain (gap: |its mean − the others' mean| / sd, growing to the right; * settings chosen on it)")
     ax.set_ylabel(f"R² (mean over seeds; open markers: below {R2_FLOOR:g})")
     ax.set_ylim(R2_FLOOR - 0.05, 1.0)
     ax.set_title(f"{report['dataset']} {report['target']}: leave-one-domain-out, seeds {report['seed_values']}")
