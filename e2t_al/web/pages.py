@@ -265,12 +265,13 @@ async def upload_preview(name: str, request: Request, file: UploadFile = File(),
         with store(request) as session:
             return _measurements_page(request, session, name, visitor, error=f"upload refused: {exc}", status_code=400)
     good = sum(c.reason is None for c in checks)
-    with store(request) as session:
+    with store(request) as session:  # a short write; the page is rendered after the writers' turn
         campaign = service.get_campaign(session, name)
-        preview = previews.store_preview(session, accounts.get_user(session, visitor.username), campaign,
-                                         file.filename or "upload.csv", text) if good else None
-        return render(request, "upload_preview.html", visitor, campaign=views.campaign_out(campaign), checks=checks,
-                      preview_key=preview.key if preview else None, filename=file.filename, good=good)
+        preview_key = previews.store_preview(session, accounts.get_user(session, visitor.username), campaign,
+                                             file.filename or "upload.csv", text).key if good else None
+        campaign_view = views.campaign_out(campaign)
+    return render(request, "upload_preview.html", visitor, campaign=campaign_view, checks=checks, preview_key=preview_key,
+                  filename=file.filename, good=good)
 
 
 @router.post("/campaigns/{name}/measurements/upload/confirm")
