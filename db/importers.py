@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from db.schemas import CandidateIn, MeasurementIn, validation_reason
 from db.service import CandidateRow, RowProblem
+from e2t_al.data import DATASET_KINDS
 from e2t_al.data.dataset import DataError, MaterialsDataset
 from e2t_al.data.hoip import parse_cif, perovskite_domain
 from e2t_al.data.mp import element_domain, parse_formula
@@ -120,9 +121,6 @@ def candidates_from_cif_folder(folder: str | Path) -> tuple[list[CandidateRow], 
     if not results:
         raise DataError(f"no .cif files in {folder}")
     return _split(results)
-
-
-DATASET_KINDS = {"hoip": "cif", "polymers": "smiles", "mp": "formula"}
 
 
 def candidates_from_dataset(dataset: MaterialsDataset) -> tuple[list[CandidateRow], list[RowProblem]]:

@@ -137,7 +137,7 @@ def evaluate_holdout(config: ExtrapolationBenchConfig, data: BenchData, holdout:
                 member_seconds.append(time.perf_counter() - start)
                 bar.advance(task)
             member_predictions = ensemble.member_predictions(test_inputs, train_inputs, y_train)
-            mean, std = ensemble.predict(test_inputs, train_inputs, y_train)
+            mean, std = ensemble.moments(member_predictions)
             predictions.update(e2t=member_predictions[0], e2t_ensemble=mean)
             calibration.append(calibration_metrics(y_test, mean, std))
         n_networks, networks = network_count(config, methods), []

@@ -72,18 +72,18 @@ def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console:
         config = config.model_copy(update={k: v for k, v in {"target": scenario.target, "data_dir": data_dir}.items() if v})
         plan = Scenario(tuple(scenario.holdout), Objective(*parse_objective(scenario.objective)), suite.budget,
                         suite.batch, scenario.pool, scenario.source_fraction, scenario.noise)
-        runs, baybe = [strategies], [s for s in strategies if s in BAYBE_STRATEGIES]
+        baybe = [s for s in strategies if s in BAYBE_STRATEGIES]
+        others = [s for s in strategies if s not in baybe]
+        runs = [(strategies, seeds)]  # (strategies, how many seeds from first_seed)
         if baybe and plan.objective.kind == "target_window":
-            runs = [[s for s in strategies if s not in baybe]]
+            runs = [(others, seeds)]
             console.print(f"[yellow]{name}: {', '.join(baybe)} skipped: the BayBE baselines take max and min objectives only[/]")
         elif baybe and scenario.baybe_seeds is not None:
-            runs = [[s for s in strategies if s not in baybe]]
-            baybe_seeds = max(0, min(seeds, scenario.baybe_seeds - first_seed))
-            if baybe_seeds:
-                runs.append(baybe)
+            runs = [(others, seeds), (baybe, max(0, min(seeds, scenario.baybe_seeds - first_seed)))]
             console.print(f"[yellow]{name}: {', '.join(baybe)} run on seeds < {scenario.baybe_seeds} only (too slow here)[/]")
-        for run_strategies in (r for r in runs if r):
-            n = seeds if run_strategies != baybe or scenario.baybe_seeds is None else baybe_seeds
+        for run_strategies, n in runs:
+            if not run_strategies or not n:
+                continue
             part = run_discovery(config, plan, seeds=n, strategies=run_strategies, json_path=None, console=console,
                                  workers=workers, first_seed=first_seed)
             part["target"] = config.target

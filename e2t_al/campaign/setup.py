@@ -15,17 +15,15 @@ import numpy as np
 from sqlmodel import Session
 
 from db import service
-from db.importers import (DATASET_KINDS, candidates_from_cif_folder, candidates_from_csv, candidates_from_dataset,
+from db.importers import (candidates_from_cif_folder, candidates_from_csv, candidates_from_dataset,
                           measurements_from_csv)
 from db.schemas import CampaignIn
 from db.service import CandidateRow, RowProblem
 from e2t_al.config import CampaignConfig, CandidateSource, PriorSource
-from e2t_al.data import PARSERS, DataError, load_dataset
+from e2t_al.data import DATASET_KINDS, DATASET_OF_KIND, PARSERS, DataError, load_dataset
 from e2t_al.data.dataset import MaterialsDataset
 from e2t_al.data.paths import PUBLIC_ORIGINALS
 from e2t_al.features import DESCRIPTOR_SETS
-
-KIND_DATASET = {kind: name for name, kind in DATASET_KINDS.items()}  # the data set whose descriptors fit a representation
 
 
 @dataclass
@@ -118,7 +116,7 @@ def read_prior(source: PriorSource, config: CampaignConfig, datasets: dict[str, 
 
 def check_descriptors(config: CampaignConfig, kind: str) -> None:
     """The encoder's descriptor sets must apply to the candidates' representation; the error names those that do."""
-    fits = KIND_DATASET[kind]
+    fits = DATASET_OF_KIND[kind]  # the data set whose descriptors fit the representation
     wrong = [d for d in config.ensemble.model.encoder.descriptors if d not in DESCRIPTOR_SETS or fits not in DESCRIPTOR_SETS[d].datasets]
     if wrong:
         usable = [name for name, s in DESCRIPTOR_SETS.items() if fits in s.datasets]

@@ -12,9 +12,10 @@ from e2t_al.data.paths import resolve_data_dir
 from e2t_al.data.polymers import load_polymers, parse_smiles
 
 LOADERS: dict[str, Callable[[Path], MaterialsDataset]] = {"hoip": load_hoip, "polymers": load_polymers, "mp": load_mp}
-# A material's text by its representation kind: the parser that reads it, and the bundled data set of that kind.
+# Each bundled data set's representation kind; by kind, the parser that reads a material's text and the data set.
+DATASET_KINDS: dict[str, str] = {"hoip": "cif", "polymers": "smiles", "mp": "formula"}
+DATASET_OF_KIND: dict[str, str] = {kind: name for name, kind in DATASET_KINDS.items()}
 PARSERS: dict[str, Callable[[str], object]] = {"cif": parse_cif, "smiles": parse_smiles, "formula": parse_formula}
-DATASET_OF_KIND = {"cif": "hoip", "smiles": "polymers", "formula": "mp"}
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None) -> MaterialsDataset:
@@ -24,4 +25,4 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> MaterialsData
     return LOADERS[name](resolve_data_dir(data_dir))
 
 
-__all__ = ["DataError", "LoadProblem", "MaterialsDataset", "LOADERS", "PARSERS", "DATASET_OF_KIND", "load_dataset", "resolve_data_dir"]
+__all__ = ["DataError", "LoadProblem", "MaterialsDataset", "LOADERS", "PARSERS", "DATASET_KINDS", "DATASET_OF_KIND", "load_dataset", "resolve_data_dir"]

@@ -15,11 +15,11 @@ from e2t_al.features.elements import composition_descriptor, composition_descrip
 
 @dataclass(frozen=True)
 class DescriptorSet:
-    """A named descriptor: ``compute(obj) -> (p,)`` and its ``p`` column names; ``datasets`` it applies to.
-    ``compute_many(objects, progress) -> (n, p)``, where given, computes a whole data set at once (batched, cached)."""
+    """A named descriptor: its ``p`` column names, the ``datasets`` it applies to, and either ``compute(obj) -> (p,)``
+    per material or ``compute_many(objects, progress) -> (n, p)`` for a whole data set at once (batched, cached)."""
 
     names: Callable[[], list[str]]
-    compute: Callable[[object], np.ndarray]
+    compute: Callable[[object], np.ndarray] | None
     datasets: tuple[str, ...]
     compute_many: Callable[[list, bool], np.ndarray] | None = None
 
@@ -35,7 +35,7 @@ DESCRIPTOR_SETS: dict[str, DescriptorSet] = {
     "structure": DescriptorSet(perovskite.structure_names, perovskite.structure_descriptor, ("hoip",)),
     "morgan": DescriptorSet(polymer.morgan_names, polymer.morgan_counts, ("polymers",)),
     "rdkit": DescriptorSet(polymer.rdkit_descriptor_names, polymer.rdkit_descriptors, ("polymers",)),
-    "chgnet": DescriptorSet(crystal.chgnet_names, crystal.chgnet_descriptor, ("hoip",), crystal.chgnet_features),
+    "chgnet": DescriptorSet(crystal.chgnet_names, None, ("hoip",), crystal.chgnet_features),
 }
 
 

@@ -67,7 +67,3 @@ def chgnet_features(structures: list, progress: bool = False) -> np.ndarray:
                     np.save(folder / f"{keys[i]}.npy", np.asarray(result["crystal_fea"], dtype=np.float64))
                 bar.advance(task, len(batch))
     return np.vstack([np.load(folder / f"{k}.npy") for k in keys]) if keys else np.zeros((0, FEATURES))
-
-
-def chgnet_descriptor(structure) -> np.ndarray:
-    return chgnet_features([structure])[0]

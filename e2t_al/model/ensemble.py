@@ -63,8 +63,11 @@ class E2TEnsemble:
 
     def predict(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predictive mean and standard deviation, each of shape ``(m,)``."""
-        predictions = self.member_predictions(query, support, support_targets)
-        return predictions.mean(0), np.sqrt(predictions.var(0) + self.error_floor())
+        return self.moments(self.member_predictions(query, support, support_targets))
+
+    def moments(self, member_predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation ``(m,)`` from the members' predictions ``(K, m)`` (the class formula)."""
+        return member_predictions.mean(0), np.sqrt(member_predictions.var(0) + self.error_floor())
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
