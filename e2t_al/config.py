@@ -169,6 +169,10 @@ class AcquisitionConfig(Strict):
     # "thompson": one posterior draw per batch slot, the best candidate of each draw.
     function: Literal["qlogei", "qlognei", "qucb", "thompson", "exploit", "explore"] = "qlogei"
     batch_size: int = Field(4, ge=1)
+    # How the batch's places are filled (``e2t_al.acquisition.batch``): "joint", sequential greedy q-batch selection
+    # (each place valued jointly with those chosen before it); "marginal", the best candidates by their own (q = 1)
+    # acquisition value, i.e. the top of the ranking.
+    batch_rule: Literal["joint", "marginal"] = "joint"
     ucb_beta: float = 4.0
     mc_samples: int = 128  # quasi-MC samples of a Gaussian posterior (GP, or the ensemble with posterior: gaussian)
     gp_refit_every: int = Field(3, ge=1)  # GP surrogates: hyper-parameters refitted every n batches, else reused

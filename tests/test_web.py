@@ -53,6 +53,7 @@ PAGES = [
     ("GET", "/", None, "view"),
     ("GET", C, None, "view"),
     ("GET", f"{C}/plots/best_so_far.png", None, "view"),
+    ("GET", f"{C}/plots/best_so_far.json", None, "view"),
     ("GET", f"{C}/proposals", None, "view"),
     ("GET", f"{C}/measurements", None, "view"),
     ("GET", f"{C}/candidates/g01", None, "view"),
@@ -201,6 +202,23 @@ def test_pages_send_a_content_security_policy_and_load_nothing_from_elsewhere(la
         response = client.get(path)
         assert "default-src 'self'" in response.headers["content-security-policy"]
         assert not re.search(r'(src|href)="(https?:)?//', response.text), path
+
+
+def test_interactive_plots_link_each_point_to_its_candidate_and_plotly_js_comes_from_this_site(lab):
+    client, _, _ = lab
+    signed_in(client, "viewer")
+    dashboard = client.get(C).text
+    assert '<script src="/static/vendor/plotly.min.js" defer></script>' in dashboard
+    assert f'data-figure="{C}/plots/parity.json"' in dashboard and f'src="{C}/plots/parity.png"' in dashboard
+    script = client.get("/static/vendor/plotly.min.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "plotly.js" in script.text[:200] and "max-age" in script.headers["cache-control"]
+    for figure in ("best_so_far", "parity", "domain_coverage"):
+        body = client.get(f"{C}/plots/{figure}.json").json()
+        assert body["data"] and body["layout"]["title"]["text"]
+        for trace in body["data"]:
+            assert all(link.startswith(f"{C}/candidates/") for link in trace.get("customdata", []))
+    assert client.get(f"{C}/plots/nothing.json").status_code == 404
 
 
 # ---- measurements through the pages ------------------------------------------------------------------------

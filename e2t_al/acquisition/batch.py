@@ -1,8 +1,12 @@
 """Batch selection over a discrete candidate pool with BoTorch acquisition functions.
 
 The batch is built greedily, one candidate at a time, each time with BoTorch's ``optimize_acqf_discrete`` over
-the candidates still allowed, and with the approved-but-unmeasured candidates and those chosen so far as
-``X_pending`` (sequential greedy q-batch selection). Measured candidates are never proposed; domain rules
+the candidates still allowed. ``batch_rule: joint`` passes the approved-but-unmeasured candidates and those chosen
+so far as ``X_pending`` (sequential greedy q-batch selection: a place is worth what it adds to the batch's joint
+improvement, so candidates correlated with earlier picks lose value). ``batch_rule: marginal`` passes only the
+approved-but-unmeasured ones: each place takes the next candidate by its own (q = 1) value, the top of the ranking.
+Why both: with a level shared by a whole element domain (``e2t_gp``), the joint rule spreads a batch over domains
+even when one domain is clearly ahead, and skips that domain's second- and third-ranked candidates. Measured candidates are never proposed; domain rules
 (at most ``max_per_domain`` per element domain, ``reserve_unexplored`` places for unmeasured domains) decide
 which candidates are allowed at each step. Pools are scored in chunks of ``chunk_size``.
 """
@@ -162,7 +166,8 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         if thompson is not None:
             index, value = thompson.best_of_one_draw(choices)
         else:
-            X_pending = pool_X[np.flatnonzero(pending).tolist() + chosen] if (pending.any() or chosen) else None
+            in_flight = np.flatnonzero(pending).tolist() + (chosen if config.batch_rule == "joint" else [])
+            X_pending = pool_X[in_flight] if in_flight else None
             acquisition = build_acquisition(model, config, objective, pool_X, incumbent, X_pending)
             with torch.no_grad():
                 best_X, best_value = optimize_acqf_discrete(acquisition, q=1, choices=pool_X[choices],

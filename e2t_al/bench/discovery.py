@@ -68,18 +68,20 @@ from e2t_al.model.inputs import DescriptorInputs  # noqa: E402
 from e2t_al.campaign.reports import campaign_experiments  # noqa: E402
 from e2t_al.campaign.simulated_lab import SimulatedLab  # noqa: E402
 
-# strategy → (surrogate family, acquisition settings it sets); "e2t" resolves to the config's own acquisition
+# strategy → (surrogate family, acquisition settings it sets); "e2t" resolves to the config's own acquisition.
+# The GP baseline keeps BoTorch's joint (sequential greedy) batches.
 STRATEGIES = {
-    "e2t-qlogei": ("e2t", {"surrogate": "e2t", "posterior": "members", "function": "qlogei"}),
-    "e2t-ucb": ("e2t", {"surrogate": "e2t", "posterior": "members", "function": "qucb"}),
-    "e2t-gauss-qlogei": ("e2t", {"surrogate": "e2t", "posterior": "gaussian", "function": "qlogei"}),
-    "e2t-gauss-ucb": ("e2t", {"surrogate": "e2t", "posterior": "gaussian", "function": "qucb"}),
+    "e2t-qlogei": ("e2t", {"surrogate": "e2t", "posterior": "members", "function": "qlogei", "batch_rule": "joint"}),
+    "e2t-ucb": ("e2t", {"surrogate": "e2t", "posterior": "members", "function": "qucb", "batch_rule": "joint"}),
+    "e2t-gauss-qlogei": ("e2t", {"surrogate": "e2t", "posterior": "gaussian", "function": "qlogei", "batch_rule": "joint"}),
+    "e2t-gauss-ucb": ("e2t", {"surrogate": "e2t", "posterior": "gaussian", "function": "qucb", "batch_rule": "joint"}),
     "e2t-thompson": ("e2t", {"surrogate": "e2t", "posterior": "gaussian", "function": "thompson"}),
-    "e2t-gp-qlogei": ("e2t", {"surrogate": "e2t_gp", "function": "qlogei"}),
-    "e2t-gp-ucb": ("e2t", {"surrogate": "e2t_gp", "function": "qucb"}),
+    "e2t-gp-qlogei": ("e2t", {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "joint"}),
+    "e2t-gp-ucb": ("e2t", {"surrogate": "e2t_gp", "function": "qucb", "batch_rule": "joint"}),
+    "e2t-gp-qlogei-marginal": ("e2t", {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "marginal"}),
     "e2t-gp-thompson": ("e2t", {"surrogate": "e2t_gp", "function": "thompson"}),
-    "gp-qlogei": ("gp", {"function": "qlogei"}),
-    "gp-ucb": ("gp", {"function": "qucb"}),
+    "gp-qlogei": ("gp", {"function": "qlogei", "batch_rule": "joint"}),
+    "gp-ucb": ("gp", {"function": "qucb", "batch_rule": "joint"}),
     "baybe": ("baybe", {}),
     "baybe-transfer": ("baybe-transfer", {}),
     "random": ("random", {}),

@@ -7,13 +7,14 @@ Refusals from the store become clear errors: 404 (not found), 409 (probably ente
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
@@ -106,6 +107,16 @@ def _message_of(exc: Exception) -> str:
     return str(exc)
 
 
+def plotly_js() -> FileResponse:
+    """plotly.js as the plotly package ships it: the dashboard's interactive plots load it from this site only (the
+    CSP allows no other), never from a CDN."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or spec.origin is None:
+        raise HTTPException(404, "plotly is not installed: the dashboard shows its PNG plots")
+    return FileResponse(Path(spec.origin).parent / "package_data" / "plotly.min.js", media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
 def create_app(database_url: str | None = None, secure_cookies: bool = False) -> FastAPI:
     """The app for the store at ``database_url`` (default ``$E2T_AL_DATABASE_URL``); it must be migrated.
     ``secure_cookies``: send cookies over HTTPS only (set it behind a TLS proxy)."""
@@ -114,6 +125,7 @@ def create_app(database_url: str | None = None, secure_cookies: bool = False) ->
     app.state.engine = store_engine(database_url)
     app.state.secure_cookies = secure_cookies
     app.state.login_throttle = LoginThrottle()
+    app.add_api_route("/static/vendor/plotly.min.js", plotly_js, include_in_schema=False)  # before the mount: it wins
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)

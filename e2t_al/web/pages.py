@@ -21,7 +21,7 @@ from db.engine import read_only
 from db.importers import measurements_from_csv_text
 from db.schemas import MAX_ROW_ID, DecisionIn, MeasurementEntry, MeasurementIn
 from e2t_al.data.dataset import DataError
-from e2t_al.campaign.reports import CAMPAIGN_FIGURES, png_bytes
+from e2t_al.campaign.reports import CAMPAIGN_FIGURES, INTERACTIVE_FIGURES, png_bytes
 from e2t_al.units import UNITS, dimension
 from e2t_al.web import views
 from e2t_al.web.security import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, Visitor, check_csrf, new_login_csrf, page_user,
@@ -129,6 +129,17 @@ def plot(name: str, figure: str, request: Request, visitor: Visitor = Depends(pa
     with store(request) as session:
         png = png_bytes(CAMPAIGN_FIGURES[figure](session, service.get_campaign(session, name)))
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/campaigns/{name}/plots/{figure}.json")
+def interactive_plot(name: str, figure: str, request: Request, visitor: Visitor = Depends(page_user("view"))):
+    """The plot as a plotly.js figure: every point links to its candidate's page (``customdata``)."""
+    if figure not in INTERACTIVE_FIGURES:
+        return Response(status_code=404)
+    campaign_path = f"/campaigns/{quote(name, safe='')}/candidates/"
+    with store(request) as session:
+        return INTERACTIVE_FIGURES[figure](session, service.get_campaign(session, name),
+                                           lambda identifier: campaign_path + quote(identifier, safe=""))
 
 
 @router.get("/campaigns/{name}/candidates/{identifier}")
