@@ -1,10 +1,15 @@
 """The Prefect flows end to end on a small pool: one iteration, waiting on an open batch, a failure half-way
-and its re-run, the simulated loop, and the Dask task runner."""
+and its re-run, PostgreSQL stopped during an iteration, the simulated loop, and the Dask task runner."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import threading
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,6 +113,72 @@ def test_a_failure_half_way_leaves_no_half_batch_and_the_rerun_succeeds(campaign
     assert counts(url) == (1, 3, 1)
     with session_scope(store_engine(url)) as session:
         assert [(r.iteration, r.status) for r in session.exec(select(IterationRun))] == [(1, "completed")]
+
+
+POSTGRES_SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "postgres.sh"
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL cluster of this test's own (``.ci/postgres.sh`` on a free port), which it may stop and start:
+    (database URL, control(action) running ``postgres.sh stop|start``)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = f"/tmp/e2t-al-pg-fault-{os.getpid()}-{port}"  # outside pytest's 0700 folders: the postgres user reads it
+    env = {**os.environ, "E2T_AL_PG_PORT": str(port), "E2T_AL_PG_DATA": data}
+    started = subprocess.run(["bash", str(POSTGRES_SCRIPT)], env=env, capture_output=True, text=True, timeout=600)
+    if "E2T_AL_TEST_POSTGRES_URL=" not in started.stdout:
+        pytest.skip(f"no PostgreSQL server could be started here: {started.stderr.strip()[-300:]}")
+    admin_url = started.stdout.strip().split("E2T_AL_TEST_POSTGRES_URL=")[1]
+
+    def control(action: str) -> None:
+        subprocess.run(["bash", str(POSTGRES_SCRIPT), action], env=env, check=True, timeout=120)
+
+    from conftest import _fresh_postgres_database
+
+    yield _fresh_postgres_database(admin_url, "faults"), control
+    subprocess.run(["bash", str(POSTGRES_SCRIPT), "stop"], env=env, timeout=120)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.parametrize("outage", ["brief", "longer than the retries"])
+def test_postgres_stopped_during_an_iteration_leaves_no_half_batch_and_the_next_run_succeeds(
+        small_pool, own_postgres, tmp_path, monkeypatch, outage):
+    """The server is stopped (immediate mode, as a crash) once the batch is chosen, before anything is written.
+    Brief (back after about a second): the write's retries carry the iteration through. Longer: the iteration fails
+    cleanly, nothing of it is stored, and once the server is back the next run completes the iteration."""
+    from flows import campaign as flows_campaign
+
+    url, control = own_postgres
+    data, unexplored = small_pool
+    upgrade(url)
+    with session_scope(store_engine(url)) as session:
+        create_campaign_from_config(session, small_config(unexplored, tmp_path), data)
+    choose = flows_campaign.loop.score_and_choose
+
+    def choose_then_stop_the_server(*args, **kwargs):
+        chosen = choose(*args, **kwargs)
+        control("stop")
+        if outage == "brief":
+            threading.Timer(1.0, control, ["start"]).start()
+        return chosen
+
+    monkeypatch.setattr(flows_campaign.loop, "score_and_choose", choose_then_stop_the_server)
+    if outage == "brief":
+        assert flows_campaign.campaign_iteration("small", url)["status"] == "completed"
+    else:
+        with pytest.raises(Exception, match="(?i)connect|server|closed|terminat"):
+            flows_campaign.campaign_iteration("small", url)
+        control("start")
+        assert counts(url) == (0, 0, 0)  # no model version, no batch, no items: nothing half-written
+        monkeypatch.undo()
+        assert flows_campaign.campaign_iteration("small", url)["status"] == "completed"
+    assert counts(url) == (1, 3, 1)
+    with session_scope(store_engine(url)) as session:
+        assert [(r.iteration, r.status) for r in session.exec(select(IterationRun))] == [(1, "completed")]
+        items = session.exec(select(ProposalItem)).all()
+        assert len({item.candidate_id for item in items}) == 3
 
 
 def test_simulated_campaign_measures_adapts_and_never_proposes_twice(campaign_db):
