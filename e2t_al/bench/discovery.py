@@ -404,7 +404,10 @@ class Scoreboard:
 
 def derived_metrics(strategies: dict, pool_size: int, budget: int) -> dict:
     """Adds to each strategy's per-seed record: top-5% recall at 10/20/40, EF (that recall over random's expected
-    n / pool size), and the acceleration factors against random and against ``gp-qlogei`` (paired by seed)."""
+    n / pool size), and the acceleration factors against random and against ``gp-qlogei`` (paired by seed); and
+    ``distinct_runs``, how many seeds gave a campaign of their own (different best-so-far or recall curves): a
+    deterministic strategy on a scenario whose seeds change nothing it sees (full starting data, no lab noise) has
+    one run however many seeds are listed, and its median is that one run."""
     gp = strategies.get("gp-qlogei")
     gp_curve = dict(zip(gp["seed_values"], gp["recall_curve"])) if gp else {}
     for record in strategies.values():
@@ -413,6 +416,7 @@ def derived_metrics(strategies: dict, pool_size: int, budget: int) -> dict:
         record["ef"] = {f"@{n}": [recall_at(c, n) / (min(n, len(c)) / pool_size) for c in curves]
                         for n in recall_points(budget)}
         record["af_random"] = [acceleration(c, None, pool_size, budget) for c in curves]
+        record["distinct_runs"] = len({(tuple(b), tuple(c)) for b, c in zip(record["best_so_far"], curves)})
         record["af_gp"] = [acceleration(c, gp_curve[s], pool_size, budget) if s in gp_curve else None
                            for c, s in zip(curves, record["seed_values"])]  # None: gp-qlogei did not run that seed
     return strategies

@@ -128,7 +128,8 @@ def merge_reports(old: dict | None, new: dict) -> dict:
 
 def suite_table(report: dict, strategies: list[str]) -> Table:
     table = Table(title="discovery suite: median batches to the best [90% bootstrap interval] (in-window hits for "
-                        "window scenarios); * = some seeds never found it (counted as batches + 1)")
+                        "window scenarios); * = some seeds never found it (counted as batches + 1); (k distinct): the seeds gave only k "
+                        "different campaigns (a deterministic strategy where the seeds change nothing it sees)")
     table.add_column("scenario")
     for name in strategies:
         table.add_column(name)
@@ -143,6 +144,7 @@ def suite_table(report: dict, strategies: list[str]) -> Table:
             values = record["in_window_hits"] if window else record["batches_to_best"]
             text = interval_text(values)
             star = "" if window or all(record["found"]) else "*"
-            cells.append(f"{text}{star} n={len(values)}")
+            runs = record.get("distinct_runs", len(values))
+            cells.append(f"{text}{star} n={len(values)}" + (f" ({runs} distinct)" if runs < len(values) else ""))
         table.add_row(f"{scenario} ({result['pool_size']})", *cells)
     return table
