@@ -647,20 +647,24 @@ def link_prior(session: Session, campaign: Campaign, prior_set: PriorSet | None 
 
 def campaign_priors(session: Session, campaign: Campaign) -> list[tuple[CampaignPrior, str, int]]:
     """The campaign's prior references: (link, source name, number of materials it contributes, as ``prior_entries``
-    counts them). Reads identifiers and domains only (dashboards call it; a prior set's CIF texts are megabytes)."""
+    counts them). Dashboards call it on every view, so it counts per domain in SQL and looks up only the identifiers
+    the link leaves out (a prior set's rows are thousands; its CIF texts megabytes)."""
     own = set(session.exec(select(Candidate.identifier).where(Candidate.campaign_id == campaign.id)))
     summary = []
     for link in session.exec(select(CampaignPrior).where(CampaignPrior.campaign_id == campaign.id).order_by(CampaignPrior.id)):
         if link.prior_set_id is not None:
-            rows = session.exec(select(PriorMaterial.identifier, PriorMaterial.element_domain)
-                                .where(PriorMaterial.prior_set_id == link.prior_set_id)).all()
+            identifier, domain, where = PriorMaterial.identifier, PriorMaterial.element_domain, [PriorMaterial.prior_set_id == link.prior_set_id]
         else:
-            values = measured_values(session, session.get(Campaign, link.source_campaign_id))
-            rows = session.exec(select(Candidate.identifier, Candidate.element_domain).where(
-                Candidate.campaign_id == link.source_campaign_id, Candidate.identifier.in_(list(values)))).all()
-        kept = _keeps(link, own)
-        count = sum(kept(identifier, domain) for identifier, domain in rows)
-        summary.append((link, _prior_source_name(session, link), count))
+            identifier, domain = Candidate.identifier, Candidate.element_domain
+            where = [Candidate.campaign_id == link.source_campaign_id,
+                     Candidate.identifier.in_(list(measured_values(session, session.get(Campaign, link.source_campaign_id))))]
+        excluded_domains = set(link.excluded_domains)
+        per_domain = session.exec(select(domain, func.count()).where(*where).group_by(domain)).all()
+        kept_domains = {d for d, _ in per_domain if not _in_domains(d, excluded_domains)}
+        left_out = set(link.excluded_identifiers) | own
+        dropped = session.exec(select(func.count()).select_from(domain.class_).where(
+            *where, identifier.in_(list(left_out)), domain.in_(list(kept_domains)))).one() if left_out and kept_domains else 0
+        summary.append((link, _prior_source_name(session, link), sum(n for d, n in per_domain if d in kept_domains) - dropped))
     return summary
 
 

@@ -181,3 +181,26 @@ def test_loose_values_are_refused(field, value, reason):
         MeasurementIn.model_validate(fields)
     assert MeasurementIn.model_validate({**fields, field: {"value": 1.5, "uncertainty": 0.1, "measured_at": None,
                                                          "notes": "line one\nline two", "method": "UV-vis"}[field]})
+
+
+def test_the_prior_count_is_what_the_model_learns_from(store, campaign):
+    """``campaign_priors`` (dashboards: counted per domain in SQL) gives the same number of materials as
+    ``prior_entries`` (the model's background support set): excluded domains, excluded identifiers and the
+    campaign's own candidates left out, from a prior set and from an earlier campaign."""
+    from db.schemas import CandidateIn
+
+    rows = [service.CandidateRow(f"line {i}", CandidateIn(identifier=ident, representation_kind="formula",
+                                                          representation="CsPbI3"), domain)
+            for i, (ident, domain) in enumerate([("q1", "Pb-I"), ("q2", "Pb-I"), ("q3", "I-Sn"), ("q4", "Ge-F"),
+                                                 ("q5", "Ge-F"), ("q6", "Cs-Ge-F")])]
+    with session_scope(store) as session:
+        target = service.get_campaign(session, campaign.name)
+        own = service.list_candidates(session, target)[0].identifier
+        rows.append(service.CandidateRow("line 9", CandidateIn(identifier=own, representation_kind="formula",
+                                                               representation="CsPbI3"), "Pb-I"))
+        prior = service.store_prior_set(session, "hoip", "band_gap", "eV", "formula", rows, [1.0] * len(rows), {})
+        service.link_prior(session, target, prior, excluded_domains=["F-Ge"], excluded_identifiers=["q2", "q4"])
+        (_, name, count), = service.campaign_priors(session, target)
+        entries = service.prior_entries(session, target)
+        assert count == len(entries) == 2 and sorted(e.identifier for e in entries) == ["q1", "q3"]
+        assert name == prior.name
