@@ -150,6 +150,11 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         unexplored = ~np.isin(domains, list(explored))
     incumbent = campaign_incumbent(model, pool_X, measured, measured_y, objective, in_scope)
     thompson = ThompsonDraws(model, pool_X, objective, config.chunk_size, seed) if config.function == "thompson" else None
+    window_hits = None
+    if objective.kind == "target_window" and config.function in ("qlogei", "qlognei") and incumbent.best_f >= 0:
+        window_hits = WindowHits(model, pool_X, objective, config.chunk_size)
+        incumbent = Incumbent(incumbent.best_f, incumbent.baseline, incumbent.rule + "; inside the window already, so the "
+                              "batch takes the candidates most likely inside it (acquisition: that probability)")
     chosen, values = [], []
     per_domain: dict[str, int] = {}
     for step in range(config.batch_size):
@@ -165,6 +170,8 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
             break
         if thompson is not None:
             index, value = thompson.best_of_one_draw(choices)
+        elif window_hits is not None:
+            index, value = window_hits.most_likely(choices)
         else:
             in_flight = np.flatnonzero(pending).tolist() + (chosen if config.batch_rule == "joint" else [])
             X_pending = pool_X[in_flight] if in_flight else None
@@ -197,6 +204,26 @@ class ThompsonDraws:
         draw = self.objective.score(self.mean[choices] + self.std[choices] * self.rng.standard_normal(len(choices)))
         best = int(np.argmax(draw))
         return int(choices[best]), float(draw[best])
+
+
+class WindowHits:
+    """P(low ≤ y ≤ high) = Φ((high − μ)/σ) − Φ((low − μ)/σ) per candidate, from the posterior's marginals: a window
+    campaign's value of a candidate once the window is reached (the expected hits of a batch are the sum)."""
+
+    def __init__(self, model: Model, pool_X: torch.Tensor, objective: Objective, chunk_size: int):
+        mean, std = pool_predictions(model, pool_X, chunk_size)
+        self.probability = window_probability(mean, std, objective.low, objective.high)
+
+    def most_likely(self, choices: np.ndarray) -> tuple[int, float]:
+        best = int(np.argmax(self.probability[choices]))
+        return int(choices[best]), float(self.probability[choices][best])
+
+
+def window_probability(mean: np.ndarray, std: np.ndarray, low: float, high: float) -> np.ndarray:
+    """P(low ≤ y ≤ high) for y ~ N(mean, std²), ``(n,)``; a zero std gives 1 inside the window and 0 outside."""
+    normal = torch.distributions.Normal(0.0, 1.0)
+    mean, std = torch.as_tensor(mean, dtype=torch.float64), torch.as_tensor(std, dtype=torch.float64).clamp_min(1e-12)
+    return (normal.cdf((high - mean) / std) - normal.cdf((low - mean) / std)).numpy()
 
 
 def pool_predictions(model: Model, pool_X: torch.Tensor, chunk_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
