@@ -42,6 +42,22 @@ def test_polymer_and_mp_descriptors(polymers, mp):
     assert np.isfinite(x).all() and "comp_mean_electronegativity" in names
 
 
+def test_ecfp6_counts_are_radius_3_count_fingerprints(polymers):
+    """ECFP6 (the E2T reference code's fingerprint) by hand for one repeat unit: RDKit's radius-3, 2,048-bit count
+    Morgan fingerprint; it sees environments that radius 2 does not, so it has at least as many set bits."""
+    from rdkit.Chem import rdFingerprintGenerator
+
+    x, names = describe(polymers.subset(np.arange(5)), ["ecfp6"])
+    assert x.shape == (5, 2048) and names[-1] == "ecfp6_2047"
+    mols = polymers.subset(np.arange(5)).objects
+    by_hand = np.array([rdFingerprintGenerator.GetMorganGenerator(radius=3, fpSize=2048).GetCountFingerprintAsNumPy(m)
+                        for m in mols])
+    np.testing.assert_array_equal(x, by_hand)
+    radius_2 = np.array([rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048).GetCountFingerprintAsNumPy(m)
+                         for m in mols])
+    assert (by_hand.sum(1) >= radius_2.sum(1)).all() and (by_hand.sum(1) > radius_2.sum(1)).any()
+
+
 def test_descriptor_set_must_fit_the_data_set(mp):
     with pytest.raises(DataError, match="does not apply"):
         describe(mp.subset(np.arange(3)), ["cation"])

@@ -34,6 +34,7 @@ DESCRIPTOR_SETS: dict[str, DescriptorSet] = {
     "cation": DescriptorSet(perovskite.cation_names, perovskite.cation_descriptor, ("hoip",)),
     "structure": DescriptorSet(perovskite.structure_names, perovskite.structure_descriptor, ("hoip",)),
     "morgan": DescriptorSet(polymer.morgan_names, polymer.morgan_counts, ("polymers",)),
+    "ecfp6": DescriptorSet(polymer.ecfp6_names, polymer.ecfp6_counts, ("polymers",)),
     "rdkit": DescriptorSet(polymer.rdkit_descriptor_names, polymer.rdkit_descriptors, ("polymers",)),
     "chgnet": DescriptorSet(crystal.chgnet_names, None, ("hoip",), crystal.chgnet_features),
 }
