@@ -125,9 +125,14 @@ def test_a_reached_window_is_valued_by_the_probability_of_landing_inside_it():
     window = Objective("target_window", 1.2, 1.6)
     measured = np.array([False, False, False, False, True])
     expected = norm.cdf((1.6 - mean.numpy()) / std.numpy()) - norm.cdf((1.2 - mean.numpy()) / std.numpy())
-    reached = propose_batch(model, pool, measured, np.array([1.5]), AcquisitionConfig(batch_size=3), window)
+    reached = propose_batch(model, pool, measured, np.array([1.5]), AcquisitionConfig(batch_size=3, batch_rule="marginal"),
+                            window)
     assert reached.indices.tolist() == [0, 3, 1] and "inside the window" in reached.incumbent_rule
     np.testing.assert_allclose(reached.acquisition_values, expected[[0, 3, 1]], rtol=1e-9)
+    # joint: P(at least one of the batch inside), independent candidates: 1 − Π(1 − p) over the places so far
+    joint = propose_batch(model, pool, measured, np.array([1.5]), AcquisitionConfig(batch_size=3, mc_samples=4096), window)
+    assert joint.indices.tolist() == [0, 3, 1]
+    np.testing.assert_allclose(joint.acquisition_values, 1 - np.cumprod(1 - expected[[0, 3, 1]]), atol=0.02)
     not_yet = propose_batch(model, pool, measured, np.array([2.5]), AcquisitionConfig(batch_size=3), window)
     assert "inside the window" not in not_yet.incumbent_rule and not_yet.incumbent == pytest.approx(-0.9)
 

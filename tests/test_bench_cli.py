@@ -31,7 +31,7 @@ def test_bench_extrapolation_writes_the_report(tmp_path, data_dir):
     report = json.loads(out.read_text())
     assert (report["dataset"], report["target"], report["holdout"]) == ("hoip", "band_gap_GGA", "Ge-F")
     assert report["n_test"] == 97 and report["n_train"] == 1248
-    assert set(report["methods"]) == {"e2t", "e2t_ensemble", "nn", "nn_ensemble", "nn_ridge", "ridge", "gp", "oracle"}
+    assert set(report["methods"]) == {"e2t", "e2t_ensemble", "e2t_gp", "nn", "nn_ensemble", "nn_ridge", "ridge", "gp", "oracle"}
     for scores in report["methods"].values():
         assert set(scores) == {"r2", "rmse", "mae", "spearman", "best_rank"} and all(len(v) == 2 for v in scores.values())
     assert 0.0 <= report["calibration"]["coverage_90"] <= 1.0 and "nll" in report["calibration"]

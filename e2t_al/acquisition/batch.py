@@ -25,7 +25,7 @@ from botorch.optim import optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 
 from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, PooledEnsembleModel
-from e2t_al.acquisition.objectives import botorch_objective, score
+from e2t_al.acquisition.objectives import botorch_objective, score, window_indicator
 from e2t_al.config import AcquisitionConfig
 
 
@@ -90,13 +90,17 @@ def sampler_for(model: Model, mc_samples: int, seed: int = 0):
 
 
 def build_acquisition(model: Model, config: AcquisitionConfig, objective: Objective, pool_X: torch.Tensor,
-                      incumbent: Incumbent, X_pending: torch.Tensor | None = None) -> AcquisitionFunction:
+                      incumbent: Incumbent, X_pending: torch.Tensor | None = None,
+                      window_reached: bool = False) -> AcquisitionFunction:
     """The configured BoTorch acquisition function: qlogei (against ``incumbent.best_f``), qlognei (baseline
     ``pool_X[incumbent.baseline]``), qucb, exploit (posterior mean of the objective, ``qSimpleRegret``) or explore
     (posterior standard deviation)."""
     sampler = sampler_for(model, config.mc_samples)
     mc_objective = botorch_objective(objective.kind, objective.low, objective.high)
     common = {"sampler": sampler, "objective": mc_objective, "X_pending": X_pending}
+    if window_reached:  # P(at least one of the batch, pending included, lands inside the window)
+        return qSimpleRegret(model, sampler=sampler, objective=window_indicator(objective.low, objective.high),
+                             X_pending=X_pending)
     if config.function == "qlogei":
         return qLogExpectedImprovement(model, best_f=incumbent.best_f, **common)
     if config.function == "qlognei":
@@ -150,11 +154,11 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         unexplored = ~np.isin(domains, list(explored))
     incumbent = campaign_incumbent(model, pool_X, measured, measured_y, objective, in_scope)
     thompson = ThompsonDraws(model, pool_X, objective, config.chunk_size, seed) if config.function == "thompson" else None
-    window_hits = None
-    if objective.kind == "target_window" and config.function in ("qlogei", "qlognei") and incumbent.best_f >= 0:
-        window_hits = WindowHits(model, pool_X, objective, config.chunk_size)
+    window_reached = objective.kind == "target_window" and config.function in ("qlogei", "qlognei") and incumbent.best_f >= 0
+    window_hits = WindowHits(model, pool_X, objective, config.chunk_size) if window_reached and config.batch_rule == "marginal" else None
+    if window_reached:
         incumbent = Incumbent(incumbent.best_f, incumbent.baseline, incumbent.rule + "; inside the window already, so the "
-                              "batch takes the candidates most likely inside it (acquisition: that probability)")
+                              "batch is chosen by the probability of landing inside it (the acquisition values)")
     chosen, values = [], []
     per_domain: dict[str, int] = {}
     for step in range(config.batch_size):
@@ -175,7 +179,7 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         else:
             in_flight = np.flatnonzero(pending).tolist() + (chosen if config.batch_rule == "joint" else [])
             X_pending = pool_X[in_flight] if in_flight else None
-            acquisition = build_acquisition(model, config, objective, pool_X, incumbent, X_pending)
+            acquisition = build_acquisition(model, config, objective, pool_X, incumbent, X_pending, window_reached)
             with torch.no_grad():
                 best_X, best_value = optimize_acqf_discrete(acquisition, q=1, choices=pool_X[choices],
                                                             max_batch_size=config.chunk_size, unique=True)

@@ -29,11 +29,11 @@ def bench_extrapolation(
     config: Optional[Path] = typer.Option(None, help="benchmark YAML (default: configs/extrapolation_<dataset>.yaml)"),
     members: Optional[int] = typer.Option(None, help="ensemble members (default: the config's)"),
     data_dir: Optional[Path] = typer.Option(None, help="data folder (default: $E2T_AL_DATA_DIR or ../shared/data)"),
-    methods: Optional[str] = typer.Option(None, help="comma-separated methods (default: all: e2t, e2t_ensemble, nn, nn_ensemble, "
-                                                     "nn_ridge, ridge, gp, oracle)"),
+    methods: Optional[str] = typer.Option(None, help="comma-separated methods (default: all: e2t, e2t_ensemble, e2t_gp, nn, "
+                                                     "nn_ensemble, nn_ridge, ridge, gp, oracle)"),
 ):
-    """Train on everything outside the held-out domain, test on it: E2T (one member and the ensemble), the baselines
-    nn, nn_ensemble, nn_ridge, ridge and gp, and the oracle."""
+    """Train on everything outside the held-out domain, test on it: E2T (one member and the ensemble), the E2T-informed
+    GP, the baselines nn, nn_ensemble, nn_ridge, ridge and gp, and the oracle."""
     from e2t_al.bench.extrapolation import run_extrapolation
 
     try:
