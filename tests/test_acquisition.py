@@ -111,32 +111,6 @@ def test_joint_batches_skip_a_near_copy_of_the_first_pick_and_marginal_batches_t
     assert marginal.acquisition_values[1] == pytest.approx(marginal.acquisition_values[0], abs=0.05)
 
 
-def test_a_reached_window_is_valued_by_the_probability_of_landing_inside_it():
-    """Window 1.2-1.6: once a measurement lies inside, −distance cannot improve and the batch takes the candidates
-    most likely inside, P = Φ((1.6 − μ)/σ) − Φ((1.2 − μ)/σ), by hand; before that, qLogEI on −distance as usual."""
-    from scipy.stats import norm
-
-    from e2t_al.acquisition.models import GaussianPoolModel
-
-    mean = torch.tensor([1.4, 1.0, 2.0, 1.45, 0.0], dtype=torch.float64)
-    std = torch.tensor([0.1, 0.1, 0.1, 1.0, 0.1], dtype=torch.float64)
-    model = GaussianPoolModel(mean, std**2)
-    pool = torch.arange(5, dtype=torch.float64).unsqueeze(-1)
-    window = Objective("target_window", 1.2, 1.6)
-    measured = np.array([False, False, False, False, True])
-    expected = norm.cdf((1.6 - mean.numpy()) / std.numpy()) - norm.cdf((1.2 - mean.numpy()) / std.numpy())
-    reached = propose_batch(model, pool, measured, np.array([1.5]), AcquisitionConfig(batch_size=3, batch_rule="marginal"),
-                            window)
-    assert reached.indices.tolist() == [0, 3, 1] and "inside the window" in reached.incumbent_rule
-    np.testing.assert_allclose(reached.acquisition_values, expected[[0, 3, 1]], rtol=1e-9)
-    # joint: P(at least one of the batch inside), independent candidates: 1 − Π(1 − p) over the places so far
-    joint = propose_batch(model, pool, measured, np.array([1.5]), AcquisitionConfig(batch_size=3, mc_samples=4096), window)
-    assert joint.indices.tolist() == [0, 3, 1]
-    np.testing.assert_allclose(joint.acquisition_values, 1 - np.cumprod(1 - expected[[0, 3, 1]]), atol=0.02)
-    not_yet = propose_batch(model, pool, measured, np.array([2.5]), AcquisitionConfig(batch_size=3), window)
-    assert "inside the window" not in not_yet.incumbent_rule and not_yet.incumbent == pytest.approx(-0.9)
-
-
 def test_domain_rules_cap_a_domain_and_reserve_unexplored_places(tiny):
     X, y, domains, ensemble = tiny
     measured = np.isin(domains, ["A-X", "A-Y", "B-X"])

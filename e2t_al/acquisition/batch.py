@@ -25,7 +25,7 @@ from botorch.optim import optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 
 from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, PooledEnsembleModel
-from e2t_al.acquisition.objectives import botorch_objective, score, window_indicator
+from e2t_al.acquisition.objectives import botorch_objective, score
 from e2t_al.config import AcquisitionConfig
 
 
@@ -90,17 +90,13 @@ def sampler_for(model: Model, mc_samples: int, seed: int = 0):
 
 
 def build_acquisition(model: Model, config: AcquisitionConfig, objective: Objective, pool_X: torch.Tensor,
-                      incumbent: Incumbent, X_pending: torch.Tensor | None = None,
-                      window_reached: bool = False) -> AcquisitionFunction:
+                      incumbent: Incumbent, X_pending: torch.Tensor | None = None) -> AcquisitionFunction:
     """The configured BoTorch acquisition function: qlogei (against ``incumbent.best_f``), qlognei (baseline
     ``pool_X[incumbent.baseline]``), qucb, exploit (posterior mean of the objective, ``qSimpleRegret``) or explore
     (posterior standard deviation)."""
     sampler = sampler_for(model, config.mc_samples)
     mc_objective = botorch_objective(objective.kind, objective.low, objective.high)
     common = {"sampler": sampler, "objective": mc_objective, "X_pending": X_pending}
-    if window_reached:  # P(at least one of the batch, pending included, lands inside the window)
-        return qSimpleRegret(model, sampler=sampler, objective=window_indicator(objective.low, objective.high),
-                             X_pending=X_pending)
     if config.function == "qlogei":
         return qLogExpectedImprovement(model, best_f=incumbent.best_f, **common)
     if config.function == "qlognei":
@@ -154,11 +150,6 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         unexplored = ~np.isin(domains, list(explored))
     incumbent = campaign_incumbent(model, pool_X, measured, measured_y, objective, in_scope)
     thompson = ThompsonDraws(model, pool_X, objective, config.chunk_size, seed) if config.function == "thompson" else None
-    window_reached = objective.kind == "target_window" and config.function in ("qlogei", "qlognei") and incumbent.best_f >= 0
-    window_hits = WindowHits(model, pool_X, objective, config.chunk_size) if window_reached and config.batch_rule == "marginal" else None
-    if window_reached:
-        incumbent = Incumbent(incumbent.best_f, incumbent.baseline, incumbent.rule + "; inside the window already, so the "
-                              "batch is chosen by the probability of landing inside it (the acquisition values)")
     chosen, values = [], []
     per_domain: dict[str, int] = {}
     for step in range(config.batch_size):
@@ -174,12 +165,10 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
             break
         if thompson is not None:
             index, value = thompson.best_of_one_draw(choices)
-        elif window_hits is not None:
-            index, value = window_hits.most_likely(choices)
         else:
             in_flight = np.flatnonzero(pending).tolist() + (chosen if config.batch_rule == "joint" else [])
             X_pending = pool_X[in_flight] if in_flight else None
-            acquisition = build_acquisition(model, config, objective, pool_X, incumbent, X_pending, window_reached)
+            acquisition = build_acquisition(model, config, objective, pool_X, incumbent, X_pending)
             with torch.no_grad():
                 best_X, best_value = optimize_acqf_discrete(acquisition, q=1, choices=pool_X[choices],
                                                             max_batch_size=config.chunk_size, unique=True)
@@ -208,26 +197,6 @@ class ThompsonDraws:
         draw = self.objective.score(self.mean[choices] + self.std[choices] * self.rng.standard_normal(len(choices)))
         best = int(np.argmax(draw))
         return int(choices[best]), float(draw[best])
-
-
-class WindowHits:
-    """P(low ≤ y ≤ high) = Φ((high − μ)/σ) − Φ((low − μ)/σ) per candidate, from the posterior's marginals: a window
-    campaign's value of a candidate once the window is reached (the expected hits of a batch are the sum)."""
-
-    def __init__(self, model: Model, pool_X: torch.Tensor, objective: Objective, chunk_size: int):
-        mean, std = pool_predictions(model, pool_X, chunk_size)
-        self.probability = window_probability(mean, std, objective.low, objective.high)
-
-    def most_likely(self, choices: np.ndarray) -> tuple[int, float]:
-        best = int(np.argmax(self.probability[choices]))
-        return int(choices[best]), float(self.probability[choices][best])
-
-
-def window_probability(mean: np.ndarray, std: np.ndarray, low: float, high: float) -> np.ndarray:
-    """P(low ≤ y ≤ high) for y ~ N(mean, std²), ``(n,)``; a zero std gives 1 inside the window and 0 outside."""
-    normal = torch.distributions.Normal(0.0, 1.0)
-    mean, std = torch.as_tensor(mean, dtype=torch.float64), torch.as_tensor(std, dtype=torch.float64).clamp_min(1e-12)
-    return (normal.cdf((high - mean) / std) - normal.cdf((low - mean) / std)).numpy()
 
 
 def pool_predictions(model: Model, pool_X: torch.Tensor, chunk_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:

@@ -25,11 +25,6 @@ def botorch_objective(objective: str, low: float | None = None, high: float | No
     raise ValueError(f"unknown objective {objective!r}")
 
 
-def window_indicator(low: float, high: float) -> MCAcquisitionObjective:
-    """1 where a sample lies inside [low, high], else 0: its expectation is the probability of landing inside."""
-    return GenericMCObjective(lambda Y, X=None: ((Y[..., 0] >= low) & (Y[..., 0] <= high)).to(Y))
-
-
 def score(values: np.ndarray, objective: str, low: float | None = None, high: float | None = None) -> np.ndarray:
     """The same objective on measured values (higher is better), for best-so-far and regret."""
     values = np.asarray(values, dtype=float)
