@@ -91,6 +91,8 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", posterior="members")) == "e2t-qlogei"
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", posterior="gaussian", function="thompson")) == "e2t-thompson"
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t_gp", function="qucb")) == "e2t-gp-ucb"
+    assert resolve_e2t(AcquisitionConfig(batch_rule="marginal")) == "e2t-gp-qlogei-marginal"
+    assert resolve_e2t(AcquisitionConfig(function="qucb", batch_rule="marginal")) == "e2t_gp/gaussian/qucb/marginal"
 
 
 def test_acceleration_factor_and_bootstrap_median_by_hand():

@@ -105,7 +105,7 @@ def resolve_e2t(acquisition: AcquisitionConfig) -> str:
     for name, (family, settings) in STRATEGIES.items():
         if family == "e2t" and settings and all(getattr(acquisition, k) == v for k, v in settings.items()):
             return name
-    return f"{acquisition.surrogate}/{acquisition.posterior}/{acquisition.function}"
+    return f"{acquisition.surrogate}/{acquisition.posterior}/{acquisition.function}/{acquisition.batch_rule}"
 
 
 @dataclass(frozen=True)
