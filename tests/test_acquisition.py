@@ -335,3 +335,23 @@ def test_domain_level_and_the_scope_level_kernel(tiny):
     kernel = ScopeLevelKernel(torch.tensor([0.0, 2.0, 3.0]))
     pairs = torch.tensor([[7.0, 0.0], [7.0, 1.0], [7.0, 2.0], [8.0, 2.0]])  # (domain number, pool index)
     assert kernel(pairs).to_dense().tolist() == [[0, 0, 0, 0], [0, 4, 6, 0], [0, 6, 9, 0], [0, 0, 0, 9]]
+
+
+def test_e2t_gp_without_a_learned_offset_falls_back_to_the_e2t_level_far_from_the_data(tiny):
+    """With the offset fixed at 0, candidates far from every measured material (descriptors shifted by 50) get E2T's
+    prior mean; a learned offset stays a fitted number, whatever it is."""
+    from e2t_al.acquisition.e2t_gp import fit_e2t_gp, pool_inputs
+
+    X, y, domains, ensemble = tiny
+    far = domains == "C-Y"
+    X = X.copy()
+    X[far] += 50.0
+    measured = ~far
+    prior = torch.as_tensor(y + 0.3, dtype=torch.float64)  # E2T's level, biased: the residuals have mean −0.3
+    inputs = pool_inputs(X, domains)
+    fixed = fit_e2t_gp(inputs, prior, np.flatnonzero(measured), y[measured], max_iterations=30, learn_offset=False)
+    assert fixed.mean_module.constant.item() == 0.0
+    mean, _ = pool_predictions(fixed, inputs)
+    np.testing.assert_allclose(mean[far], prior.numpy()[far], atol=0.05)
+    learned = fit_e2t_gp(inputs, prior, np.flatnonzero(measured), y[measured], max_iterations=30)
+    assert learned.mean_module.constant.item() != 0.0

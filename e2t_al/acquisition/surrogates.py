@@ -66,7 +66,8 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
     values[measured] = measured_y
     train = gp_training_rows(pool_X[:, :-2].numpy(), measured, in_scope, config.gp_max_background)
     gp = fit_e2t_gp(pool_X, prior_mean, train, values[train], max_iterations=steps,
-                    warm_start=previous, memo=memo, refit=refit, level_std=level_std)
+                    warm_start=previous, memo=memo, refit=refit, level_std=level_std,
+                    learn_offset=config.e2t_gp_learn_offset)
     return PoolSurrogate(gp, pool_X, model)
 
 
