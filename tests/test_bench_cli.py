@@ -48,6 +48,19 @@ def test_bench_extrapolation_writes_the_report(tmp_path, data_dir):
         np.testing.assert_allclose(scores["r2"], report["methods"][method]["r2"][1:], rtol=1e-5, err_msg=method)
 
 
+def test_the_e2t_informed_gp_runs_alone_in_the_extrapolation_bench(tmp_path, data_dir):
+    """``--methods e2t_gp`` trains the seed's E2T ensemble it needs (its prior mean) and scores only itself."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(app, ["bench", "extrapolation", "--dataset", "hoip", "--holdout", "Ge-F", "--seeds", "1",
+                                      "--methods", "e2t_gp", "--json", str(out), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert list(report["methods"]) == ["e2t_gp"] and np.isfinite(report["methods"]["e2t_gp"]["r2"]).all()
+    assert -1.0 <= report["methods"]["e2t_gp"]["spearman"][0] <= 1.0
+
+
 @pytest.mark.parametrize("args,message", [
     (["--holdout", "Ge-At"], "no element domain 'Ge-At'"),
     (["--holdout", "Ge-F", "--target", "band_gap"], "no target 'band_gap'"),

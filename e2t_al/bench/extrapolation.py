@@ -46,6 +46,7 @@ from e2t_al.model.inputs import MaterialInputs, build_inputs, subset_inputs
 
 METHODS = ("e2t", "e2t_ensemble", "e2t_gp", "nn", "nn_ensemble", "nn_ridge", "ridge", "gp", "oracle")
 BASELINES = ("nn", "nn_ensemble", "nn_ridge", "ridge", "gp")
+E2T_METHODS = ("e2t", "e2t_ensemble", "e2t_gp")  # the methods that need the seed's E2T ensemble
 SCORES = ("r2", "rmse", "mae", "spearman", "best_rank")
 ALL = "all"
 
@@ -100,7 +101,7 @@ def network_count(config: ExtrapolationBenchConfig, methods: tuple[str, ...]) ->
 
 
 def trainings_per_seed(config: ExtrapolationBenchConfig, methods: tuple[str, ...]) -> int:
-    e2t = config.ensemble.members if {"e2t", "e2t_ensemble"} & set(methods) else 0
+    e2t = config.ensemble.members if set(E2T_METHODS) & set(methods) else 0
     return e2t + network_count(config, methods) + int("oracle" in methods)
 
 
@@ -136,7 +137,7 @@ def evaluate_holdout(config: ExtrapolationBenchConfig, data: BenchData, holdout:
     for run, seed in enumerate(seed_values, start=1):
         where = f"{holdout}, seed {run}/{len(seed_values)}"
         predictions, std = dict(fixed), None
-        if {"e2t", "e2t_ensemble"} & set(methods):
+        if set(E2T_METHODS) & set(methods):
             ensemble = E2TEnsemble(config.ensemble, base_seed=seed)
             for k in range(members):
                 bar.update(task, description=f"{where}: E2T member {k + 1}/{members}")
