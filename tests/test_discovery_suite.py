@@ -92,6 +92,7 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", posterior="gaussian", function="thompson")) == "e2t-thompson"
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t_gp", function="qucb")) == "e2t-gp-ucb"
     assert resolve_e2t(AcquisitionConfig(batch_rule="marginal")) == "e2t-gp-qlogei-marginal"
+    assert resolve_e2t(AcquisitionConfig(e2t_gp_learn_offset=False)) == "e2t-gp-qlogei-no-offset"
     assert resolve_e2t(AcquisitionConfig(function="qucb", batch_rule="marginal")) == "e2t_gp/gaussian/qucb/marginal"
 
 
