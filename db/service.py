@@ -686,10 +686,10 @@ def _prior_source_name(session: Session, link: CampaignPrior) -> str:
     return f"campaign {session.get(Campaign, link.source_campaign_id).name}"
 
 
-def _keeps(link: CampaignPrior, own: set[str] = frozenset()):
-    """The rule ``(identifier, domain) → bool`` of what a prior link gives its campaign: not an excluded identifier (nor
-    one of ``own``, the campaign's candidates), not in an excluded domain."""
-    excluded, domains = set(link.excluded_identifiers) | set(own), set(link.excluded_domains)
+def _keeps(link: CampaignPrior):
+    """The rule ``(identifier, domain) → bool`` of what a prior link gives its campaign: not an excluded identifier,
+    not in an excluded domain (``campaign_priors`` counts by the same rule in SQL)."""
+    excluded, domains = set(link.excluded_identifiers), set(link.excluded_domains)
     return lambda identifier, domain: identifier not in excluded and not _in_domains(domain, domains)
 
 

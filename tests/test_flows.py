@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import threading
 from collections import Counter
@@ -122,9 +121,9 @@ POSTGRES_SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "postgres.sh"
 def own_postgres():
     """A PostgreSQL cluster of this test's own (``.ci/postgres.sh`` on a free port), which it may stop and start:
     (database URL, control(action) running ``postgres.sh stop|start``)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from web_lab import free_port
+
+    port = free_port()
     data = f"/tmp/e2t-al-pg-fault-{os.getpid()}-{port}"  # outside pytest's 0700 folders: the postgres user reads it
     env = {**os.environ, "E2T_AL_PG_PORT": str(port), "E2T_AL_PG_DATA": data}
     started = subprocess.run(["bash", str(POSTGRES_SCRIPT)], env=env, capture_output=True, text=True, timeout=600)

@@ -17,7 +17,7 @@ from db.engine import make_engine  # noqa: E402
 from db.tables import AuditEvent, Measurement, ProposalItem, UploadPreview, User, WebSession, utc_now  # noqa: E402
 from e2t_al.web.app import create_app  # noqa: E402
 from e2t_al.web.security import PERMISSIONS, SESSION_COOKIE  # noqa: E402
-from web_lab import CAMPAIGN, PASSWORD, ROLES, copied_lab, count_rows, seed_lab  # noqa: E402
+from web_lab import CAMPAIGN, PASSWORD, ROLES, copied_lab, count_rows, csrf_of, seed_lab  # noqa: E402
 
 C = f"/campaigns/{CAMPAIGN}"
 GOOD_CSV = "candidate,value,unit,method\ng02,4.9,eV,UV-vis\ng03,5200,meV,UV-vis\n"
@@ -30,10 +30,6 @@ def lab(lab_template, tmp_path):
     url = copied_lab(source, tmp_path)
     client = TestClient(create_app(url), follow_redirects=False)
     return client, url, seeded
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 def sign_in(client: TestClient, username: str, password: str = PASSWORD):

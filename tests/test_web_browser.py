@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -21,17 +20,11 @@ import uvicorn
 from db.tables import Measurement
 from e2t_al.data.paths import PROJECT_ROOT
 from e2t_al.web.app import create_app
-from web_lab import CAMPAIGN, PASSWORD, count_rows, seed_lab
+from web_lab import CAMPAIGN, PASSWORD, count_rows, free_port, seed_lab
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/chromium.sh installs it); never a downloaded browser
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
 SCREENSHOTS = Path(os.environ.get("E2T_AL_SCREENSHOTS", PROJECT_ROOT / "reports" / "screenshots"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +34,7 @@ def served_lab(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{folder / 'lab.sqlite'}"
     seed_lab(url, folder)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from db import service
 from db.engine import make_engine, session_scope
 from db.schemas import CampaignIn, CandidateIn
 from db.tables import Candidate, Measurement, UploadPreview
-from web_lab import PASSWORD, copied_lab, count_rows, seed_lab
+from web_lab import PASSWORD, copied_lab, count_rows, csrf_of, free_port, seed_lab
 
 ROWS = 2000
 CAMPAIGN = "bulk-plate"
@@ -57,9 +56,7 @@ class Server:
     """``e2t-al web`` in a process of its own on ``url``; ``kill()`` sends SIGKILL."""
 
     def __init__(self, url: str):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         self.process = subprocess.Popen([sys.executable, "-c", SERVER, url, str(self.port)], env=env)
         self.base = f"http://127.0.0.1:{self.port}"
@@ -80,11 +77,9 @@ class Server:
 def signed_in_client(base: str) -> tuple[httpx.Client, str]:
     """An experimentalist's client and the session's CSRF token."""
     client = httpx.Client(base_url=base, timeout=120)
-    form = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    assert client.post("/login", data={"username": "experimentalist", "password": PASSWORD, "csrf_token": token,
-                                       "next": "/"}).status_code == 303
-    return client, re.search(r'name="csrf_token" value="([^"]+)"', client.get("/account").text).group(1)
+    assert client.post("/login", data={"username": "experimentalist", "password": PASSWORD,
+                                       "csrf_token": csrf_of(client.get("/login").text), "next": "/"}).status_code == 303
+    return client, csrf_of(client.get("/account").text)
 
 
 def campaign_measurements(url: str) -> int:

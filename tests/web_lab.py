@@ -3,6 +3,8 @@ scored the pool and an open proposal batch of four. Built through the service la
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 
 from sqlalchemy import func
@@ -55,6 +57,18 @@ def seed_lab(url: str, folder: Path) -> dict:
         proposal_ids = [item.id for item, _ in service.proposal_items(session, campaign, batch_id=batch.id)]
     engine.dispose()
     return {"tokens": tokens, "proposal_ids": proposal_ids}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 def copied_lab(template: Path, folder: Path) -> str:
