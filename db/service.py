@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from db.engine import NotFoundError, StoreError
@@ -387,16 +387,36 @@ def retract_measurement(session: Session, campaign: Campaign, measurement_id: in
     return measurement
 
 
-def list_measurements(session: Session, campaign: Campaign, include_history: bool = False,
-                      candidate: Candidate | None = None) -> list[tuple[Measurement, str]]:
-    """(measurement, candidate identifier) in the order entered, of the campaign or of one ``candidate``;
-    only valid ones unless ``include_history``."""
-    query = select(Measurement, Candidate.identifier).join(Candidate).where(Candidate.campaign_id == campaign.id)
+def _measurements_of(campaign: Campaign, include_history: bool, candidate: Candidate | None):
+    where = [Candidate.campaign_id == campaign.id]
     if candidate is not None:
-        query = query.where(Measurement.candidate_id == candidate.id)
+        where.append(Measurement.candidate_id == candidate.id)
     if not include_history:
-        query = query.where(Measurement.status == "valid")
-    return list(session.exec(query.order_by(Measurement.id)))
+        where.append(Measurement.status == "valid")
+    return where
+
+
+def list_measurements(session: Session, campaign: Campaign, include_history: bool = False,
+                      candidate: Candidate | None = None, newest_first: bool = False, limit: int | None = None,
+                      offset: int = 0) -> list[tuple[Measurement, str]]:
+    """(measurement, candidate identifier) in the order entered (or ``newest_first``), of the campaign or of one
+    ``candidate``; only valid ones unless ``include_history``; ``limit``/``offset``: one page of them."""
+    query = (select(Measurement, Candidate.identifier).join(Candidate).where(*_measurements_of(campaign, include_history, candidate))
+             .order_by(Measurement.id.desc() if newest_first else Measurement.id).offset(offset).limit(limit))
+    return list(session.exec(query))
+
+
+def count_measurements(session: Session, campaign: Campaign, include_history: bool = False) -> int:
+    return session.exec(select(func.count()).select_from(Measurement).join(Candidate)
+                        .where(*_measurements_of(campaign, include_history, None))).one()
+
+
+def measurement_values(session: Session, campaign: Campaign) -> list[tuple[str, float, int | None, datetime]]:
+    """(candidate identifier, value in the campaign's unit, proposal item or None, recorded at) of the campaign's valid
+    measurements in the order entered: ``list_measurements``'s rows as plain columns, for summaries on every view."""
+    return list(session.exec(select(Candidate.identifier, Measurement.value_in_campaign_unit, Measurement.proposal_item_id,
+                                    Measurement.recorded_at).join(Candidate)
+                             .where(Candidate.campaign_id == campaign.id, Measurement.status == "valid").order_by(Measurement.id)))
 
 
 def measured_values(session: Session, campaign: Campaign) -> dict[str, float]:
@@ -648,8 +668,9 @@ def link_prior(session: Session, campaign: Campaign, prior_set: PriorSet | None 
 def campaign_priors(session: Session, campaign: Campaign) -> list[tuple[CampaignPrior, str, int]]:
     """The campaign's prior references: (link, source name, number of materials it contributes, as ``prior_entries``
     counts them). Dashboards call it on every view, so it counts per domain in SQL and looks up only the identifiers
-    the link leaves out (a prior set's rows are thousands; its CIF texts megabytes)."""
-    own = set(session.exec(select(Candidate.identifier).where(Candidate.campaign_id == campaign.id)))
+    the link leaves out, the campaign's own candidates as a subquery (a prior set's rows are thousands; its CIF texts
+    megabytes; an index covers the counts)."""
+    own = select(Candidate.identifier).where(Candidate.campaign_id == campaign.id).correlate(None)  # never the outer query
     summary = []
     for link in session.exec(select(CampaignPrior).where(CampaignPrior.campaign_id == campaign.id).order_by(CampaignPrior.id)):
         if link.prior_set_id is not None:
@@ -661,9 +682,9 @@ def campaign_priors(session: Session, campaign: Campaign) -> list[tuple[Campaign
         excluded_domains = set(link.excluded_domains)
         per_domain = session.exec(select(domain, func.count()).where(*where).group_by(domain)).all()
         kept_domains = {d for d, _ in per_domain if not _in_domains(d, excluded_domains)}
-        left_out = set(link.excluded_identifiers) | own
+        left_out = or_(identifier.in_(own), identifier.in_(link.excluded_identifiers)) if link.excluded_identifiers else identifier.in_(own)
         dropped = session.exec(select(func.count()).select_from(domain.class_).where(
-            *where, identifier.in_(list(left_out)), domain.in_(list(kept_domains)))).one() if left_out and kept_domains else 0
+            *where, left_out, domain.in_(list(kept_domains)))).one() if kept_domains else 0
         summary.append((link, _prior_source_name(session, link), sum(n for d, n in per_domain if d in kept_domains) - dropped))
     return summary
 

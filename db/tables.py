@@ -75,7 +75,10 @@ class PriorSet(SQLModel, table=True):
 
 
 class PriorMaterial(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("prior_set_id", "identifier", name="uq_prior_identifier"),)
+    # the second index covers the dashboards' per-domain counts (``service.campaign_priors``): without it each count
+    # reads every row, CIF text and all
+    __table_args__ = (UniqueConstraint("prior_set_id", "identifier", name="uq_prior_identifier"),
+                      Index("ix_priormaterial_set_domain_identifier", "prior_set_id", "element_domain", "identifier"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     prior_set_id: int = Field(foreign_key="priorset.id", index=True)

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from db import service
 from db.engine import NotMigratedError, alembic_config, make_engine, require_migrated, session_scope, upgrade
-from db.importers import candidates_from_cif_folder, candidates_from_csv, measurements_from_csv
+from db.importers import candidate_row, candidates_from_cif_folder, candidates_from_csv, measurements_from_csv
 from db.schemas import CampaignIn, DecisionIn, MeasurementIn
 from db.tables import AuditEvent, Measurement
 
@@ -204,3 +204,14 @@ def test_the_prior_count_is_what_the_model_learns_from(store, campaign):
         entries = service.prior_entries(session, target)
         assert count == len(entries) == 2 and sorted(e.identifier for e in entries) == ["q1", "q3"]
         assert name == prior.name
+        earlier = service.create_campaign(session, CampaignIn(name="earlier", target_property="band_gap", unit="eV",
+                                                              objective="maximise", valid_min=0, valid_max=15))
+        service.import_candidates(session, earlier, [candidate_row(f"line {i}", {"identifier": ident, "representation_kind": "formula",
+                                                                             "representation": "CsPbI3"})
+                                                     for i, ident in enumerate([own, "e1", "e2", "e3"])])
+        for ident in (own, "e1", "e3"):  # e2 never measured; ``own`` is also a candidate of the target
+            service.add_measurement(session, earlier, MeasurementIn(candidate=ident, value=2.0, unit="eV", operator="lab"))
+        service.link_prior(session, target, source_campaign=earlier, excluded_identifiers=["e3"])
+        counts = [count for _, _, count in service.campaign_priors(session, target)]
+        entries = service.prior_entries(session, target)
+        assert counts == [2, 1] and sorted(e.identifier for e in entries) == ["e1", "q1", "q3"]

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from db import service
-from db.engine import StoreError, session_scope
+from db.engine import StoreError, read_only, session_scope
 from db.importers import candidates_from_csv, measurements_from_csv
 from db.schemas import MeasurementIn
 from db.tables import AuditEvent, ProposalBatch, ProposalItem
@@ -23,6 +23,48 @@ from e2t_al.data import DataError
 from e2t_al.units import UNITS
 
 WRITERS, PER_WRITER = 8, 200
+
+
+def _in_thread(work, seconds: float = 5.0):
+    """Run ``work`` in a thread; (finished within ``seconds``, its result or exception)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = work()
+        except Exception as exc:  # noqa: BLE001 - returned to the test
+            outcome["result"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=seconds)
+    return not thread.is_alive(), outcome.get("result")
+
+
+def test_a_read_only_session_neither_waits_for_a_writer_nor_holds_one_up(store, campaign):
+    """The web app's reads (pages, API reads, upload previews) run in ``read_only``: on SQLite a deferred BEGIN on a
+    WAL snapshot, not the writers' BEGIN IMMEDIATE, and not the process's writer turn."""
+    def count() -> int:
+        with read_only(store) as session:
+            return len(service.list_measurements(session, campaign))
+
+    def write(value: float) -> None:
+        with session_scope(store) as session:
+            service.add_measurement(session, campaign, MeasurementIn(candidate="c0", value=value, unit="eV", operator="w"))
+
+    before = count()
+    with session_scope(store) as session:  # a writer half-way: its row written, not committed
+        service.add_measurement(session, campaign, MeasurementIn(candidate="c1", value=1.5, unit="eV", operator="w"))
+        session.flush()
+        finished, seen = _in_thread(count)
+        assert finished, "a read-only session waited for the writer"
+        assert seen == before  # the committed snapshot, not the writer's uncommitted row
+    assert count() == before + 1
+    with read_only(store) as session:  # a long read half-way
+        service.list_measurements(session, campaign)
+        finished, error = _in_thread(lambda: write(2.5))
+        assert finished and error is None, f"a writer waited for a read-only session: {error}"
+    assert count() == before + 2
 
 
 def test_eight_writers_and_a_reader_lose_nothing_and_duplicate_nothing(store, campaign):

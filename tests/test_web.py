@@ -446,8 +446,8 @@ def test_long_tables_are_paginated(lab):
 
 def test_an_upload_preview_does_not_wait_for_the_writers(lab):
     """The preview's rows are checked in bulk on a read-only session (``_checked_upload``): 15,000 rows are checked
-    while another transaction holds the store's writer turn (before, the check took that turn, and every request
-    that writes waited behind it)."""
+    while another transaction holds the store's writer turn and SQLite's write lock (before, the check took them,
+    and every request that writes waited behind it)."""
     import threading
 
     from db import service
@@ -463,10 +463,11 @@ def test_an_upload_preview_does_not_wait_for_the_writers(lab):
         with read_only(engine) as session:
             finished["checks"] = service.check_measurement_rows(session, service.get_campaign(session, CAMPAIGN), rows, problems)
 
-    with session_scope(engine):  # a writer holds the turn for the whole preview
+    with session_scope(engine) as writing:  # a writer holds the turn and SQLite's write lock for the whole preview
+        writing.connection()  # begun: BEGIN IMMEDIATE has run
         thread = threading.Thread(target=preview)
         thread.start()
-        thread.join(timeout=60)
+        thread.join(timeout=20)
         assert not thread.is_alive(), "the preview waited for the writers' turn"
     assert len(finished["checks"]) == 15_000 and all(c.reason is None for c in finished["checks"])
     csrf = signed_in(client, "experimentalist")  # and the page shows the same outcome

@@ -26,8 +26,8 @@ def campaign_experiments(session: Session, campaign: Campaign) -> list[tuple[str
     unplanned ones entered once the first batch was proposed. Not the starting data, never prior knowledge."""
     batches = service.proposal_batches(session, campaign)
     started = batches[0].created_at.replace(tzinfo=None) if batches else None
-    return [(identifier, m.value_in_campaign_unit) for m, identifier in service.list_measurements(session, campaign)
-            if m.proposal_item_id is not None or (started is not None and m.recorded_at.replace(tzinfo=None) >= started)]
+    return [(identifier, value) for identifier, value, proposal_item, recorded_at in service.measurement_values(session, campaign)
+            if proposal_item is not None or (started is not None and recorded_at.replace(tzinfo=None) >= started)]
 
 
 def best_so_far(values: list[float], objective: str, low: float | None, high: float | None) -> np.ndarray:

@@ -79,7 +79,7 @@ def campaigns_import_export(folder: Path = typer.Argument(..., help="a folder wr
     with store(url) as session:
         campaign = import_campaign(session, folder, name)
         counts = {"campaign": campaign.name, "candidates": service.count_candidates(session, campaign),
-                  "measurements": len(service.list_measurements(session, campaign, include_history=True)),
+                  "measurements": service.count_measurements(session, campaign, include_history=True),
                   "proposals": len(service.proposal_items(session, campaign))}
     if json_output:
         print_json(counts)

@@ -188,7 +188,7 @@ def decide_all(name: str, request: Request, decision: str = Form(max_length=20),
 def _measurements_page(request: Request, session: Session, name: str, visitor: Visitor, error: str | None = None,
                        status_code: int = 200, page: int = 1):
     campaign = service.get_campaign(session, name)
-    history, pager = views.paginate(list(reversed(views.measurements(session, campaign, include_history=True))), page, PAGE_ROWS)
+    history, pager = views.measurement_history_page(session, campaign, page, PAGE_ROWS)
     return render(request, "measurements.html", visitor, status_code, campaign=views.campaign_out(campaign),
                   awaiting=views.proposals(session, campaign, ["approved"]), history=history, pager=pager,
                   units=units_like(campaign.unit), error=error)

@@ -157,11 +157,24 @@ class Page(BaseModel):
     size: int
 
 
+def page_of(total: int, number: int, size: int) -> Page:
+    """Page ``number`` of ``total`` rows, ``size`` a page; a number past the end is the last page."""
+    pages = max(1, -(-total // size))
+    return Page(number=min(max(1, number), pages), pages=pages, total=total, size=size)
+
+
 def paginate(rows: list, number: int, size: int) -> tuple[list, Page]:
     """Rows ``(number − 1)·size …`` of ``rows``; a number past the end shows the last page."""
-    pages = max(1, -(-len(rows) // size))
-    number = min(max(1, number), pages)
-    return rows[(number - 1) * size: number * size], Page(number=number, pages=pages, total=len(rows), size=size)
+    page = page_of(len(rows), number, size)
+    return rows[(page.number - 1) * size: page.number * size], page
+
+
+def measurement_history_page(session: Session, campaign: Campaign, number: int, size: int) -> tuple[list[MeasurementOut], Page]:
+    """One page of the campaign's measurements with their history, newest first, read from the store a page at a time."""
+    page = page_of(service.count_measurements(session, campaign, include_history=True), number, size)
+    rows = service.list_measurements(session, campaign, include_history=True, newest_first=True, limit=size,
+                                     offset=(page.number - 1) * size)
+    return [measurement_out(m, identifier) for m, identifier in rows], page
 
 
 def campaign_out(campaign: Campaign) -> CampaignOut:
