@@ -3,12 +3,16 @@
 The database URL comes from the caller, else ``$E2T_AL_DATABASE_URL``, else ``sqlite:///e2t_al.sqlite`` in the
 working folder. SQLite gets WAL, a busy timeout and foreign keys, and every writing transaction is ``BEGIN IMMEDIATE``
 so two writers queue on the busy timeout instead of failing when a read lock cannot be upgraded; a ``read_only``
-session begins a plain (deferred) one, a WAL snapshot read beside the writer. Within one process,
-SQLite transactions also take turns on a lock (``_transaction_turn``): SQLite's busy handler polls with growing sleeps,
-so under load one thread can lose every race for 30 s and fail with "database is locked"; a lock's waiters are woken
-as soon as it is free. Other processes still queue on the busy timeout. The web app's short reads take the turn too:
-measured under 50 simulated users, letting them read beside each other (no turn) made every latency worse, as the
-server's threads then contend for the GIL.
+session begins a plain (deferred) one, a WAL snapshot read beside the writer.
+
+Within one process, transactions take turns on a lock (``_transaction_turn``), on either backend:
+- SQLite's busy handler polls with growing sleeps, so under load one thread can lose every race for 30 s and fail with
+  "database is locked"; a lock's waiters are woken as soon as it is free. Other processes still queue on the busy
+  timeout.
+- A web server's threads that all run transactions at once contend for the GIL, and every latency grows. Measured
+  with ``bench web-load`` (50 users, 2 cores, one kept busy): PostgreSQL p95 930 ms pages / 1,400 ms API writes
+  without turns, 250 / 250 ms with them; SQLite's short reads without the turn, beside each other, were slower too.
+  ``read_only`` sessions (upload previews) take no turn: they are long and hold up nobody.
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ from sqlmodel import Session
 
 DEFAULT_DATABASE_URL = "sqlite:///e2t_al.sqlite"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_TURN_TIMEOUT_S = 600  # a transaction of this process held the store this long: something is stuck, say so
+TURN_TIMEOUT_S = 600  # a transaction of this process held the store this long: something is stuck, say so
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 READ_ONLY_OPTION = "e2t_read_only"  # set on ``read_only`` sessions: a deferred BEGIN on SQLite, not IMMEDIATE
-_SQLITE_TURNS: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()  # see _transaction_turn
+_TURNS: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()  # see _transaction_turn
 
 
 class StoreError(ValueError):
@@ -52,7 +56,8 @@ def database_url(url: str | None = None) -> str:
 
 
 def make_engine(url: str | None = None, **engine_options) -> Engine:
-    """A new engine for ``url``; SQLite connections are configured for concurrent writers."""
+    """A new engine for ``url`` with this process's turn (``_transaction_turn``); SQLite connections are configured
+    for concurrent writers."""
     url = database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}, **engine_options)
@@ -71,10 +76,10 @@ def make_engine(url: str | None = None, **engine_options) -> Engine:
         def _begin(connection):
             reading = connection.get_execution_options().get(READ_ONLY_OPTION, False)
             connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
-
-        _SQLITE_TURNS[engine] = threading.Lock()
-        return engine
-    return create_engine(url, pool_pre_ping=True, **engine_options)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **engine_options)
+    _TURNS[engine] = threading.Lock()
+    return engine
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -86,14 +91,14 @@ def alembic_config(url: str | None = None) -> Config:
 
 @contextmanager
 def _transaction_turn(engine: Engine) -> Iterator[None]:
-    """This process's turn at a SQLite store (one transaction at a time, as SQLite allows); no-op for other backends."""
-    turn = _SQLITE_TURNS.get(engine)
+    """This process's turn at the store: one of its transactions at a time (see the module's docstring)."""
+    turn = _TURNS.get(engine)
     if turn is None:
         yield
         return
-    if not turn.acquire(timeout=SQLITE_TURN_TIMEOUT_S):
+    if not turn.acquire(timeout=TURN_TIMEOUT_S):
         raise TimeoutError(f"the store {engine.url} has been busy with another transaction of this process for "
-                           f"{SQLITE_TURN_TIMEOUT_S} s; nothing was written")
+                           f"{TURN_TIMEOUT_S} s; nothing was written")
     try:
         yield
     finally:
