@@ -10,8 +10,8 @@ Within one process, transactions take turns on a lock (``_transaction_turn``), o
   "database is locked"; a lock's waiters are woken as soon as it is free. Other processes still queue on the busy
   timeout.
 - A web server's threads that all run transactions at once contend for the GIL, and every latency grows. Measured
-  with ``bench web-load`` (50 users, 2 cores, one kept busy): PostgreSQL p95 930 ms pages / 1,400 ms API writes
-  without turns, 250 / 250 ms with them; SQLite's short reads without the turn, beside each other, were slower too.
+  with ``bench web-load`` (50 users, 2 cores): PostgreSQL p95 930 ms pages / 1,400 ms API writes without turns,
+  250 / 250 ms with them; SQLite's short reads without the turn, beside each other, were slower too.
   ``read_only`` sessions (upload previews) take no turn: they are long and hold up nobody.
 """
 
