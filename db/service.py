@@ -416,7 +416,7 @@ def measurement_values(session: Session, campaign: Campaign) -> list[tuple[str, 
     measurements in the order entered: ``list_measurements``'s rows as plain columns, for summaries on every view."""
     return list(session.exec(select(Candidate.identifier, Measurement.value_in_campaign_unit, Measurement.proposal_item_id,
                                     Measurement.recorded_at).join(Candidate)
-                             .where(Candidate.campaign_id == campaign.id, Measurement.status == "valid").order_by(Measurement.id)))
+                             .where(*_measurements_of(campaign, False, None)).order_by(Measurement.id)))
 
 
 def measured_values(session: Session, campaign: Campaign) -> dict[str, float]:
