@@ -67,6 +67,30 @@ def test_a_read_only_session_neither_waits_for_a_writer_nor_holds_one_up(store, 
     assert count() == before + 2
 
 
+def test_transactions_of_one_process_take_turns_on_either_backend(store, campaign):
+    """One transaction at a time per process (``db.engine._transaction_turn``), PostgreSQL included: a web server's
+    threads that all ran transactions at once fought over the GIL (``bench web-load``: p95 930 ms without turns)."""
+    events: list[str] = []
+    inside = threading.Event()
+
+    def first() -> None:
+        with session_scope(store) as session:
+            service.list_measurements(session, campaign)
+            events.append("first in")
+            inside.set()
+            threading.Event().wait(0.5)
+            events.append("first out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    inside.wait(timeout=10)
+    with session_scope(store) as session:
+        events.append("second in")
+        service.list_measurements(session, campaign)
+    thread.join()
+    assert events == ["first in", "first out", "second in"]
+
+
 def test_eight_writers_and_a_reader_lose_nothing_and_duplicate_nothing(store, campaign):
     errors, reader_counts, done = [], [], threading.Event()
 
