@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -42,8 +43,8 @@ def _in_thread(work, seconds: float = 5.0):
 
 
 def test_a_read_only_session_neither_waits_for_a_writer_nor_holds_one_up(store, campaign):
-    """The web app's reads (pages, API reads, upload previews) run in ``read_only``: on SQLite a deferred BEGIN on a
-    WAL snapshot, not the writers' BEGIN IMMEDIATE, and not the process's writer turn."""
+    """Upload and import previews run in ``read_only``: on SQLite a deferred BEGIN on a WAL snapshot, not the writers'
+    BEGIN IMMEDIATE, and not the process's turn (pages and API reads do take the turn: ``db.engine``)."""
     def count() -> int:
         with read_only(store) as session:
             return len(service.list_measurements(session, campaign))
@@ -78,7 +79,7 @@ def test_transactions_of_one_process_take_turns_on_either_backend(store, campaig
             service.list_measurements(session, campaign)
             events.append("first in")
             inside.set()
-            threading.Event().wait(0.5)
+            time.sleep(0.5)
             events.append("first out")
 
     thread = threading.Thread(target=first)
