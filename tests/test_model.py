@@ -87,12 +87,13 @@ def test_ensemble_members_differ_and_std_is_positive(tmp_path):
     x_train, y_train, k_train, x_test, y_test = split(inputs, y, keys)
     config = EnsembleConfig(members=3, model=small_config())
     ensemble = E2TEnsemble(config, base_seed=7).fit(x_train, y_train, k_train, progress=False)
-    members = ensemble.member_predictions(x_test, x_train, y_train)
-    assert members.shape == (3, len(y_test))
+    members, member_stds = ensemble.member_intervals(x_test, x_train, y_train)
+    assert members.shape == member_stds.shape == (3, len(y_test))
     assert len({m.config.training.seed for m in ensemble.members}) == 3
     mean, std = ensemble.predict(x_test, x_train, y_train)
     np.testing.assert_allclose(mean, members.mean(0))
-    assert np.all(std**2 >= members.var(0)) and np.all(std > 0)
+    np.testing.assert_allclose(std, np.sqrt((member_stds**2).mean(0)))
+    assert np.all(std > 0)
     loaded = E2TEnsemble.load(ensemble.save(tmp_path / "ensemble"))
     np.testing.assert_allclose(loaded.predict(x_test, x_train, y_train)[0], mean, rtol=1e-6)
 
@@ -126,3 +127,27 @@ def test_log_target_learns_a_multiplicative_trend_and_reports_target_units(tmp_p
     np.testing.assert_allclose(loaded.predict(x_test, x_train, y_train), mean, rtol=1e-6)
     with pytest.raises(DataError, match="positive"):
         E2TRegressor(config).fit(x_train, y_train - y_train.max(), k_train, progress=False)
+
+
+def test_the_interval_is_calibrated_on_the_members_held_out_domains_and_survives_save_and_load(tmp_path):
+    """On the held-out validation domain's materials the errors divided by c·s(x) have mean square 1 (c: the
+    maximum-likelihood variance scale there), the factor is saved with the model, and a model saved without it falls
+    back to its validation RMSE."""
+    inputs, y, keys = synthetic()
+    x_train, y_train, k_train, x_test, _ = split(inputs, y, keys)
+    model = E2TRegressor(small_config()).fit(x_train, y_train, k_train, progress=False)
+    held = np.array([bool(k & set(model.validation_domains_)) for k in k_train])
+    support, validation = subset_inputs(x_train, np.flatnonzero(~held)), subset_inputs(x_train, np.flatnonzero(held))
+    predicted, head_std = model.predict(validation, support, y_train[~held], return_std=True)
+    _, calibrated = model.interval_std(validation, support, y_train[~held])
+    np.testing.assert_allclose(calibrated, model.validation_std_scale_ * head_std)
+    assert np.mean(((predicted - y_train[held]) / calibrated) ** 2) == pytest.approx(1.0, rel=1e-4)
+    assert model.validation_std_scale_ > 1.0  # in-sample, the head underrates the error on an unseen domain
+
+    loaded = E2TRegressor.load(model.save(tmp_path / "m.pt"))
+    assert loaded.validation_std_scale_ == model.validation_std_scale_
+    checkpoint = torch.load(tmp_path / "m.pt", weights_only=True)
+    del checkpoint["validation_std_scale"]  # a model saved before the factor existed
+    torch.save(checkpoint, tmp_path / "old.pt")
+    mean, std = E2TRegressor.load(tmp_path / "old.pt").interval_std(x_test, x_train, y_train)
+    np.testing.assert_allclose(std, np.full(len(mean), model.validation_rmse_))

@@ -72,6 +72,20 @@ class E2TEnsembleModel(EnsembleModel):
         values = values.reshape(len(self.heads), *X.shape[:-1]).movedim(0, -2)  # batch x K x n
         return values.unsqueeze(-1).to(X.dtype)
 
+    def interval_std(self, pool_X: torch.Tensor, chunk_size: int = 8192) -> np.ndarray:
+        """The ensemble's calibrated predictive standard deviation ``(n,)`` at ``pool_X (n, d)``
+        (``E2TEnsemble.moments`` of the members' ``E2TRegressor.calibrated_std``), given this support set."""
+        pool_X = torch.as_tensor(pool_X, dtype=torch.float32)
+        means, stds = [], []
+        for member, head in zip(self.ensemble.members, self.heads):
+            embeddings = member.embed(DescriptorInputs(pool_X, []))
+            mean = member.target_scaling_.to_target_units(head.predict(embeddings)).numpy()
+            head_std = torch.cat([head.predictive_variance(embeddings[i:i + chunk_size]).sqrt()
+                                  for i in range(0, len(embeddings), chunk_size)]).numpy()
+            means.append(mean)
+            stds.append(member.calibrated_std(member.target_scaling_.std_to_target_units(head_std, mean)))
+        return E2TEnsemble.moments(np.vstack(means), np.vstack(stds))[1]
+
     def own_domain_held_out_mean(self, pool_X: torch.Tensor, support_index: np.ndarray, domains: np.ndarray) -> torch.Tensor:
         """The ensemble mean at every pool candidate ``(n,)`` with the candidate's own element domain taken out of
         the support set: m(x) = (1/K) Σ_k f_k(x | S ∖ D(x)). This is the prediction E2T was meta-trained to make

@@ -145,8 +145,8 @@ def evaluate_holdout(config: ExtrapolationBenchConfig, data: BenchData, holdout:
                 ensemble.members.append(E2TRegressor(ensemble.member_config(k)).fit(train_inputs, y_train, train_keys, progress=False))
                 member_seconds.append(time.perf_counter() - start)
                 bar.advance(task)
-            member_predictions = ensemble.member_predictions(test_inputs, train_inputs, y_train)
-            mean, std = ensemble.moments(member_predictions)
+            member_predictions, member_stds = ensemble.member_intervals(test_inputs, train_inputs, y_train)
+            mean, std = ensemble.moments(member_predictions, member_stds)
             predictions.update(e2t=member_predictions[0], e2t_ensemble=mean)
             calibration.append(calibration_metrics(y_test, mean, std))
             if "e2t_gp" in methods:

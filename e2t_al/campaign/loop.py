@@ -124,8 +124,8 @@ def score_and_choose(state: CampaignState, ensemble: E2TEnsemble, features: np.n
     pooled = e2t_surrogate(config, ensemble, features, measured, state.measured_value[measured], state.domains,
                            in_scope=scope)
     mean, std = pool_predictions(pooled.model, pooled.pool_X, config.chunk_size)
-    if config.surrogate == "e2t":  # the members' spread, plus the error they showed on unseen domains
-        std = np.sqrt(std**2 + ensemble.error_floor())
+    if config.surrogate == "e2t":  # the ensemble's calibrated interval, not only the members' spread
+        std = pooled.ensemble_model.interval_std(torch.as_tensor(features), config.chunk_size)
     embeddings = pooled.ensemble_model.embed(torch.as_tensor(features))
     scores = PoolScores(mean, std, embedding_novelty(embeddings, embeddings[torch.as_tensor(measured)]),
                         composition_novelty(state.domains.tolist(), set(state.domains[measured].tolist())))

@@ -37,6 +37,11 @@ class E2TRegressor:
     A few domains are held out of training entirely: early stopping watches their error, and their
     RMSE (``validation_rmse_``, target units) is this member's measured extrapolation error.
 
+    Interval: the head's predictive standard deviation s(x) (``RidgeFit``: larger where the query's embedding lies
+    outside the support's) is calibrated on those held-out domains by one factor, ``validation_std_scale_``
+    c² = mean over their materials of (y − ŷ)²/s² (the maximum-likelihood variance scale), so that c·s(x) is the
+    σ of the member's error on domains it did not train on.
+
     Targets are transformed (``target_transform``: identity or log) and standardised internally; predictions,
     standard deviations and the validation RMSE come back in target units.
     """
@@ -47,6 +52,7 @@ class E2TRegressor:
         self.target_scaling_ = TargetScaling(self.config.target_transform)
         self.validation_domains_: list[str] = []
         self.validation_rmse_: float | None = None
+        self.validation_std_scale_: float | None = None
         self.history_: TrainingHistory | None = None
 
     # ---- training -------------------------------------------------------------------------------------
@@ -67,8 +73,11 @@ class E2TRegressor:
         self.history_ = self._train(inputs, y, domain_keys, train_index, cfg.training, progress)
         if self.validation_domains_:
             validation = np.flatnonzero(held_out)
-            predicted = self.predict(subset_inputs(inputs, validation), subset_inputs(inputs, train_index), targets[train_index])
-            self.validation_rmse_ = float(np.sqrt(np.mean((predicted - targets[validation]) ** 2)))
+            predicted, head_std = self.predict(subset_inputs(inputs, validation), subset_inputs(inputs, train_index),
+                                               targets[train_index], return_std=True)
+            errors = np.abs(predicted - targets[validation])
+            self.validation_rmse_ = float(np.sqrt(np.mean(errors**2)))
+            self.validation_std_scale_ = float(np.sqrt(np.mean((errors / np.maximum(head_std, 1e-12)) ** 2)))
             if cfg.training.refit_on_all:
                 # the held-out domains chose the number of steps; now learn from every domain for that long
                 refit = cfg.training.model_copy(update={"max_steps": max(self.history_.best_step, cfg.training.validate_every)})
@@ -179,7 +188,8 @@ class E2TRegressor:
     def predict(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray, return_std: bool = False):
         """Predictions ``(m,)`` for the query materials given support set S = (support, support_targets).
 
-        With ``return_std`` also the ridge head's predictive standard deviation ``(m,)``, in target units.
+        With ``return_std`` also the ridge head's predictive standard deviation ``(m,)``, in target units, as the
+        head gives it (``interval_std`` calibrates it).
         """
         head = self.fit_head(support, support_targets)
         embeddings = self.embed(query)
@@ -187,6 +197,21 @@ class E2TRegressor:
         if not return_std:
             return mean
         return mean, self.target_scaling_.std_to_target_units(head.predictive_variance(embeddings).sqrt().numpy(), mean)
+
+    def interval_std(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions ``(m,)`` and their calibrated standard deviations ``(m,)``: c·s(x) (see the class). A member
+        without held-out domains (or saved before the factor existed) falls back to its validation RMSE, else s(x)."""
+        mean, head_std = self.predict(query, support, support_targets, return_std=True)
+        return mean, self.calibrated_std(head_std)
+
+    def calibrated_std(self, head_std: np.ndarray) -> np.ndarray:
+        """The head's standard deviations ``(m,)`` (target units) → calibrated ones (``interval_std``)."""
+        head_std = np.asarray(head_std, dtype=float)
+        if self.validation_std_scale_ is not None:
+            return self.validation_std_scale_ * head_std
+        if self.validation_rmse_ is not None:
+            return np.full_like(head_std, self.validation_rmse_)
+        return head_std
 
     # ---- persistence ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -201,6 +226,7 @@ class E2TRegressor:
             "target_std": self.target_scaling_.std,
             "validation_domains": self.validation_domains_,
             "validation_rmse": self.validation_rmse_,
+            "validation_std_scale": self.validation_std_scale_,
         }, path)
         return path
 
@@ -215,6 +241,7 @@ class E2TRegressor:
         model.target_scaling_ = TargetScaling(model.config.target_transform, checkpoint["target_mean"], checkpoint["target_std"])
         model.validation_domains_ = checkpoint["validation_domains"]
         model.validation_rmse_ = checkpoint["validation_rmse"]
+        model.validation_std_scale_ = checkpoint.get("validation_std_scale")  # absent in models saved before it
         return model
 
 

@@ -19,12 +19,19 @@ class E2TEnsemble:
     """K E2T members that differ in seed: initial weights, episode draws, and which domains each holds out
     for validation (a bootstrap over domains, so members disagree where the data leave a domain unconstrained).
 
-    For a query x with member predictions μ_k(x) and member validation errors r_k (RMSE on domains the
-    member never trained on):
+    For a query x with member predictions μ_k(x) and each member's calibrated standard deviation σ_k(x)
+    (``E2TRegressor.interval_std``: its ridge head's predictive standard deviation, scaled to the member's errors on
+    the domains it never trained on):
         mean(x) = (1/K) Σ_k μ_k(x)
-        var(x)  = (1/K) Σ_k (μ_k(x) − mean(x))²  +  (1/K) Σ_k r_k²
-    The first term is the members' disagreement; the second is the extrapolation error each member showed
-    on a domain it had not seen, the floor a model cannot know from disagreement alone.
+        var(x)  = (1/K) Σ_k σ_k(x)²
+    Each σ_k² already holds the member's whole extrapolation error on unseen domains, so the members' disagreement
+    is not added again. Measured by leave-one-domain-out on HOIP's 12 domains (seed 0, 5 members; the 90% interval
+    should cover 85-95%): this interval covered 85-95% on 9 domains; with the disagreement added, on 5; the earlier
+    disagreement + mean validation MSE, one width everywhere, on 4 (96-100% on 7 near domains, 82% on Pb-F). On
+    polymer classes every one of them covered 93-100% (four classes checked), this one the widest.
+
+    ``error_floor`` (the members' mean validation MSE, one number) is what the acquisition's Gaussian posterior and
+    the E2T-informed GP's level use.
     """
 
     def __init__(self, config: EnsembleConfig | None = None, base_seed: int = 0):
@@ -50,24 +57,27 @@ class E2TEnsemble:
                          for m in self.members]
         return tuned
 
-    def member_predictions(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> np.ndarray:
-        """Each member's prediction, shape ``(K, m)``."""
-        if not self.members:
-            raise RuntimeError("E2TEnsemble is not fitted: call fit() or load() first")
-        return np.vstack([m.predict(query, support, support_targets) for m in self.members])
-
     def error_floor(self) -> float:
         """(1/K) Σ_k r_k², the members' mean squared extrapolation error on their validation domains."""
         errors = [m.validation_rmse_ for m in self.members if m.validation_rmse_ is not None]
         return float(np.mean(np.square(errors))) if errors else 0.0
 
-    def predict(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Predictive mean and standard deviation, each of shape ``(m,)``."""
-        return self.moments(self.member_predictions(query, support, support_targets))
+    def member_intervals(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's prediction and calibrated standard deviation, shapes ``(K, m)`` and ``(K, m)``."""
+        if not self.members:
+            raise RuntimeError("E2TEnsemble is not fitted: call fit() or load() first")
+        means, stds = zip(*(m.interval_std(query, support, support_targets) for m in self.members))
+        return np.vstack(means), np.vstack(stds)
 
-    def moments(self, member_predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation ``(m,)`` from the members' predictions ``(K, m)`` (the class formula)."""
-        return member_predictions.mean(0), np.sqrt(member_predictions.var(0) + self.error_floor())
+    def predict(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predictive mean and standard deviation, each of shape ``(m,)`` (the class formula)."""
+        return self.moments(*self.member_intervals(query, support, support_targets))
+
+    @staticmethod
+    def moments(member_predictions: np.ndarray, member_stds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation ``(m,)`` from the members' predictions and calibrated standard deviations
+        ``(K, m)`` (the class formula)."""
+        return member_predictions.mean(0), np.sqrt(np.mean(member_stds**2, axis=0))
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
