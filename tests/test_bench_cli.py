@@ -131,6 +131,44 @@ def test_leave_one_domain_out_writes_every_domain_and_resumes(tmp_path, data_dir
     assert json.loads(out.read_text()) == again
 
 
+def test_leave_one_domain_out_runs_of_other_seeds_merge_into_the_two_seed_report(tmp_path, data_dir):
+    """Seeds run in parts (one process each) and merged give the scores and calibration of one two-seed run;
+    overlapping seeds or another config are refused."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "holdout_all": ["Ge-F", "Pb-I"]}))
+
+    def run(first_seed: int, seeds: int, name: str) -> dict:
+        out = tmp_path / name
+        result = CliRunner().invoke(app, ["bench", "extrapolation", "--dataset", "hoip", "--holdout", "all", "--seeds", str(seeds),
+                                          "--first-seed", str(first_seed), "--json", str(out), "--config", str(config),
+                                          "--methods", "e2t_ensemble,nn_ensemble,ridge"])
+        assert result.exit_code == 0, result.output
+        return json.loads(out.read_text())
+
+    both = run(0, 2, "both.json")
+    run(1, 1, "seed1.json")
+    run(0, 1, "seed0.json")
+    merged_path = tmp_path / "merged.json"
+    result = CliRunner().invoke(app, ["bench", "extrapolation-merge", str(tmp_path / "seed1.json"), str(tmp_path / "seed0.json"),
+                                      "--json", str(merged_path)])
+    assert result.exit_code == 0, result.output
+    merged = json.loads(merged_path.read_text())
+    assert merged["seed_values"] == [0, 1] and list(merged["domains"]) == ["Ge-F", "Pb-I"]
+    for domain, record in both["domains"].items():
+        got = merged["domains"][domain]
+        for method, scores in record["methods"].items():
+            for score, values in scores.items():
+                assert got["methods"][method][score] == pytest.approx(values, rel=1e-6, nan_ok=True), (domain, method, score)
+        assert got["calibration"]["coverage_90"] == pytest.approx(record["calibration"]["coverage_90"])
+    assert merged["summary"]["methods"]["e2t_ensemble"]["r2_mean_over_domains"] == pytest.approx(
+        both["summary"]["methods"]["e2t_ensemble"]["r2_mean_over_domains"])
+    assert (tmp_path / "merged.png").stat().st_size > 10_000 and "merged 2 reports" in result.output
+
+    result = CliRunner().invoke(app, ["bench", "extrapolation-merge", str(tmp_path / "both.json"), str(tmp_path / "seed0.json"),
+                                      "--json", str(tmp_path / "bad.json")])
+    assert result.exit_code == 2 and "share seeds" in result.output and not (tmp_path / "bad.json").exists()
+
+
 def test_holdout_all_names_every_domain_of_each_data_set(hoip, polymers, mp):
     """HOIP: its 12 B-metal x halide domains; polymers: the classes with 30+ members (Cp labelled or not, the
     class sizes of the data set); mp: the elements the config lists."""

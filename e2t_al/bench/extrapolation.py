@@ -300,6 +300,66 @@ def run_leave_one_domain_out(config: ExtrapolationBenchConfig, seeds: int, json_
     return report
 
 
+def merge_leave_one_domain_out(paths: list[Path], json_path: Path, plot_path: Path | None = None,
+                               console: Console | None = None) -> dict:
+    """One report from leave-one-domain-out runs of other seeds (``--first-seed``, e.g. one per core): the same data
+    set, target and config, disjoint seeds. Per domain the per-seed lists are joined in seed order and the
+    calibration recomputed; only the methods and domains that every run has are kept, and the report says which
+    domains were left out."""
+    console = console or Console()
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    if len(runs) < 2:
+        raise DataError("give two or more leave-one-domain-out reports to merge")
+    keys = ("dataset", "target", "unit", "config")
+    for path, run in zip(paths[1:], runs[1:]):
+        if run.get("holdout") != ALL or runs[0].get("holdout") != ALL:
+            raise DataError("only --holdout all reports can be merged")
+        differs = [k for k in keys if run.get(k) != runs[0].get(k)]
+        if differs:
+            raise DataError(f"{path} differs from {paths[0]} in {', '.join(differs)}")
+    seeds = [s for run in runs for s in run["seed_values"]]
+    if len(set(seeds)) != len(seeds):
+        raise DataError(f"the reports share seeds ({sorted(seeds)}); merge runs of different seeds")
+    domains = [d for d in runs[0]["domain_list"] if all(d in run["domains"] for run in runs)]
+    missing = sorted({d for run in runs for d in run["domain_list"]} - set(domains))
+    order = np.argsort(seeds, kind="stable")
+    methods = [m for m in METHODS if all(m in run["methods"] for run in runs)]
+    if not methods:
+        raise DataError("the reports have no method in common")
+    report = {k: runs[0][k] for k in (*keys, "holdout")}
+    report["methods"] = methods
+    report.update(seed_values=sorted(seeds), domain_list=domains, tuned_on=runs[0].get("tuned_on", []),
+                  merged_from=[str(p) for p in paths], left_out_domains=missing, domains={})
+    for domain in domains:
+        records = [run["domains"][domain] for run in runs]
+        merged = {k: records[0][k] for k in ("n_train", "n_test", "level_gap")}
+        merged["seed_values"] = sorted(seeds)
+        merged["methods"] = {m: {score: [v for r in records for v in r["methods"][m][score]] for score in records[0]["methods"][m]}
+                             for m in methods}
+        for scores in merged["methods"].values():
+            for score, values in scores.items():
+                scores[score] = [values[i] for i in order]
+        if all("calibration" in r for r in records):
+            per_seed = [c for r in records for c in r["calibration"]["per_seed"]]
+            per_seed = [per_seed[i] for i in order]
+            merged["calibration"] = {"coverage_90": float(np.mean([c["coverage_90"] for c in per_seed])),
+                                     "nll": float(np.mean([c["nll"] for c in per_seed])), "per_seed": per_seed}
+        if all("timing" in r for r in records):
+            seconds = [t for r in records for t in r["timing"]["member_fit_seconds"]]
+            merged["timing"] = {"member_fit_seconds": seconds, "mean_member_fit_seconds": float(np.mean(seconds))}
+        report["domains"][domain] = merged
+    report["summary"] = summarise(report)
+    console.print(f"merged {len(runs)} reports: seeds {report['seed_values']}, {len(domains)} domains"
+                  + (f" (left out, not in every report: {', '.join(missing)})" if missing else ""))
+    console.print(domains_table(report))
+    plot_path = plot_path or json_path.with_suffix(".png")
+    domain_r2_plot(report, plot_path)
+    report["plot"] = str(plot_path)
+    _write(json_path, report)
+    console.print(f"per-domain plot: {plot_path}\nreport: {json_path}")
+    return report
+
+
 def summarise(report: dict) -> dict:
     """Mean over domains of each method's mean R² and Spearman ρ; and per domain, E2T ensemble against the best
     baseline there (by mean R²)."""

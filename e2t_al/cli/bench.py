@@ -47,6 +47,23 @@ def bench_extrapolation(
 
 
 
+@bench_app.command("extrapolation-merge")
+def bench_extrapolation_merge(
+    reports: list[Path] = typer.Argument(..., help="leave-one-domain-out reports (--holdout all) of the same config, other seeds"),
+    json_path: Path = typer.Option(..., "--json", help="write the merged report here (and the per-domain plot beside it)"),
+):
+    """Merge leave-one-domain-out runs of different seeds (run in parts, e.g. one per core) into one report and table."""
+    from e2t_al.bench.extrapolation import merge_leave_one_domain_out
+
+    try:
+        missing = [str(p) for p in reports if not p.exists()]
+        if missing:
+            raise DataError(f"no such report: {', '.join(missing)}")
+        merge_leave_one_domain_out(reports, json_path, console=console)
+    except DataError as exc:
+        fail(str(exc))
+
+
 def _bench_config(dataset: str, config: Optional[Path], data_dir: Optional[Path], members: Optional[int]) -> ExtrapolationBenchConfig:
     path = config or CONFIG_DIR / f"extrapolation_{dataset}.yaml"
     cfg = load_config(path, ExtrapolationBenchConfig) if (config is not None or path.exists()) else ExtrapolationBenchConfig(dataset=dataset)
