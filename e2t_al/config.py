@@ -177,8 +177,10 @@ class AcquisitionConfig(Strict):
     batch_size: int = Field(4, ge=1)
     # How the batch's places are filled (``e2t_al.acquisition.batch``): "joint", sequential greedy q-batch selection
     # (each place valued jointly with those chosen before it); "marginal", the best candidates by their own (q = 1)
-    # acquisition value, i.e. the top of the ranking.
-    batch_rule: Literal["joint", "marginal"] = "joint"
+    # acquisition value, i.e. the top of the ranking; "believer", exact expected improvement of one candidate at a
+    # time, the GP conditioned on the earlier picks at their predicted values (GP surrogates, maximise/minimise;
+    # otherwise as "joint").
+    batch_rule: Literal["joint", "marginal", "believer"] = "joint"
     ucb_beta: float = 4.0
     mc_samples: int = 128  # quasi-MC samples of a Gaussian posterior (GP, or the ensemble with posterior: gaussian)
     gp_refit_every: int = Field(3, ge=1)  # GP surrogates: hyper-parameters refitted every n batches, else reused

@@ -111,6 +111,62 @@ def test_joint_batches_skip_a_near_copy_of_the_first_pick_and_marginal_batches_t
     assert marginal.acquisition_values[1] == pytest.approx(marginal.acquisition_values[0], abs=0.05)
 
 
+def _fixed_gp(train_x: list[float], train_y: list[float]):
+    """A GP with fixed hyper-parameters (RBF, length 1, noise 1e-4, zero prior mean)."""
+    from botorch.models import SingleTaskGP
+
+    gp = SingleTaskGP(torch.tensor([[x] for x in train_x], dtype=torch.float64),
+                      torch.tensor([[y] for y in train_y], dtype=torch.float64), outcome_transform=None)
+    gp.covar_module.lengthscale = 1.0
+    gp.likelihood.noise = 1e-4
+    gp.mean_module.constant.data.fill_(0.0)
+    return gp.eval()
+
+
+def test_believer_batches_value_each_pick_by_exact_expected_improvement_and_skip_near_copies():
+    """The first place takes the candidate of highest analytic log EI, and its value is that log EI, exact far below
+    the incumbent where the joint rule's quasi-MC draws all fall short and return qLogEI's smoothing tail. The GP then
+    believes the pick, so its near-copy loses its value and a distant candidate is taken next. Minimising mirrors it."""
+    from botorch.acquisition import LogExpectedImprovement
+
+    # y = 2.5 at x = 3 and the incumbent 5 at x = 50: x = 4 and 4.01 (mean 1.52, sd 0.79) are the best candidates by
+    # themselves, nearly perfectly correlated; x = 20 and 30 are the prior (mean 0, sd 1); all lie 4-5 sd below 5
+    gp = _fixed_gp([3.0, 50.0], [2.5, 5.0])
+    pool = torch.tensor([[20.0], [4.0], [30.0], [4.01], [50.0]], dtype=torch.float64)
+    measured = np.array([False, False, False, False, True])
+    log_ei = LogExpectedImprovement(gp, best_f=5.0)(pool.unsqueeze(1)).detach().numpy()
+    believer = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=2, batch_rule="believer"))
+    assert believer.indices[0] == int(np.argmax(log_ei[:4]))
+    assert believer.acquisition_values[0] == pytest.approx(log_ei[believer.indices[0]], rel=1e-6)
+    assert believer.indices[0] in (1, 3) and believer.indices[1] in (0, 2)  # not the near-copy
+    assert -40 < believer.acquisition_values[1] < believer.acquisition_values[0]
+    joint = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=1))
+    assert joint.acquisition_values[0] < log_ei.max() - 5  # the tail, far below the true value
+
+    flipped = _fixed_gp([3.0, 50.0], [-2.5, -5.0])
+    low = propose_batch(flipped, pool, measured, np.array([-5.0]), AcquisitionConfig(batch_size=2, batch_rule="believer"),
+                        objective=Objective("minimise"))
+    assert low.indices.tolist() == believer.indices.tolist()
+    np.testing.assert_allclose(low.acquisition_values, believer.acquisition_values, rtol=1e-6)
+
+    pending = np.array([False, True, False, False, False])  # approved, not measured: believed before the first place
+    after = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=1, batch_rule="believer"),
+                          pending=pending)
+    assert after.indices[0] in (0, 2)
+
+
+def test_believer_acts_as_the_joint_rule_without_a_gp_or_for_a_window(tiny):
+    X, y, domains, ensemble = tiny
+    measured = np.arange(60) < 35
+    model = E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured]))
+    for objective in (Objective(), Objective("target_window", 0.5, 0.7)):
+        settings = dict(batch_size=3, posterior="members")
+        joint = propose_batch(model, torch.tensor(X), measured, y[measured], AcquisitionConfig(**settings), objective)
+        believer = propose_batch(model, torch.tensor(X), measured, y[measured],
+                                 AcquisitionConfig(**settings, batch_rule="believer"), objective)
+        assert believer.indices.tolist() == joint.indices.tolist()
+
+
 def test_domain_rules_cap_a_domain_and_reserve_unexplored_places(tiny):
     X, y, domains, ensemble = tiny
     measured = np.isin(domains, ["A-X", "A-Y", "B-X"])
@@ -187,6 +243,17 @@ def test_pooled_model_gives_the_same_posterior_as_the_encoders(tiny):
     index = torch.tensor([[3.0], [41.0], [59.0]])
     np.testing.assert_allclose(pooled.posterior(index).values.numpy(), model.posterior(torch.tensor(X[[3, 41, 59]])).values.numpy(),
                                rtol=1e-5, atol=1e-6)  # float32 encoders, chunked differently
+
+
+def test_a_campaigns_interval_is_the_ensembles_calibrated_interval(tiny):
+    """What a campaign with ``surrogate: e2t`` shows as ± σ (``E2TEnsembleModel.interval_std``) is the ensemble's
+    own predictive standard deviation (``E2TEnsemble.predict``) for the same support set."""
+    X, y, _, ensemble = tiny
+    model = E2TEnsembleModel(ensemble, torch.tensor(X[:40]), torch.tensor(y[:40]))
+    as_inputs = lambda rows: DescriptorInputs(torch.tensor(X[rows], dtype=torch.float32), [])  # noqa: E731
+    _, expected = ensemble.predict(as_inputs(np.arange(60)), as_inputs(np.arange(40)), y[:40])
+    np.testing.assert_allclose(model.interval_std(torch.tensor(X), chunk_size=7), expected, rtol=1e-4)
+    assert all(m.validation_std_scale_ is not None for m in ensemble.members)
 
 
 def test_mean_imputation_fills_missing_descriptors_for_the_gp():
