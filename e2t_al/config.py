@@ -179,8 +179,11 @@ class AcquisitionConfig(Strict):
     # (each place valued jointly with those chosen before it); "marginal", the best candidates by their own (q = 1)
     # acquisition value, i.e. the top of the ranking; "believer", exact expected improvement of one candidate at a
     # time, the GP conditioned on the earlier picks at their predicted values (GP surrogates, maximise/minimise;
-    # otherwise as "joint").
-    batch_rule: Literal["joint", "marginal", "believer"] = "joint"
+    # otherwise as "joint"). Believer is the default: on the discovery suite's development seeds 0-2 (six HOIP
+    # scenarios, 18 runs) it needed exactly as many batches to the best as "joint" in every run, and its values are
+    # exact where joint's quasi-MC estimate returns qLogEI's smoothing tail (about -44) for candidates whose draws
+    # all stay below the incumbent.
+    batch_rule: Literal["joint", "marginal", "believer"] = "believer"
     ucb_beta: float = 4.0
     mc_samples: int = 128  # quasi-MC samples of a Gaussian posterior (GP, or the ensemble with posterior: gaussian)
     gp_refit_every: int = Field(3, ge=1)  # GP surrogates: hyper-parameters refitted every n batches, else reused

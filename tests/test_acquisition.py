@@ -103,7 +103,7 @@ def test_joint_batches_skip_a_near_copy_of_the_first_pick_and_marginal_batches_t
     gp.eval()
     pool = torch.tensor([[20.0], [4.0], [30.0], [4.01]], dtype=torch.float64)
     nothing = np.zeros(4, dtype=bool)
-    joint = propose_batch(gp, pool, nothing, np.array([]), AcquisitionConfig(function=function, batch_size=2))
+    joint = propose_batch(gp, pool, nothing, np.array([]), AcquisitionConfig(function=function, batch_size=2, batch_rule="joint"))
     marginal = propose_batch(gp, pool, nothing, np.array([]),
                              AcquisitionConfig(function=function, batch_size=2, batch_rule="marginal"))
     assert joint.indices[0] in (1, 3) and joint.indices[1] in (0, 2)
@@ -140,7 +140,7 @@ def test_believer_batches_value_each_pick_by_exact_expected_improvement_and_skip
     assert believer.acquisition_values[0] == pytest.approx(log_ei[believer.indices[0]], rel=1e-6)
     assert believer.indices[0] in (1, 3) and believer.indices[1] in (0, 2)  # not the near-copy
     assert -40 < believer.acquisition_values[1] < believer.acquisition_values[0]
-    joint = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=1))
+    joint = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=1, batch_rule="joint"))
     assert joint.acquisition_values[0] < log_ei.max() - 5  # the tail, far below the true value
 
     flipped = _fixed_gp([3.0, 50.0], [-2.5, -5.0])
@@ -161,7 +161,8 @@ def test_believer_acts_as_the_joint_rule_without_a_gp_or_for_a_window(tiny):
     model = E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured]))
     for objective in (Objective(), Objective("target_window", 0.5, 0.7)):
         settings = dict(batch_size=3, posterior="members")
-        joint = propose_batch(model, torch.tensor(X), measured, y[measured], AcquisitionConfig(**settings), objective)
+        joint = propose_batch(model, torch.tensor(X), measured, y[measured], AcquisitionConfig(**settings, batch_rule="joint"),
+                              objective)
         believer = propose_batch(model, torch.tensor(X), measured, y[measured],
                                  AcquisitionConfig(**settings, batch_rule="believer"), objective)
         assert believer.indices.tolist() == joint.indices.tolist()

@@ -44,7 +44,7 @@ def test_suite_runs_two_scenarios_and_merges_later_seeds(mp, tmp_path):
         assert scenario["seed_values"] == [0, 1] and scenario["seeds"] == 2
         assert (tmp_path / f"suite_{name}.png").exists()
         e2t = scenario["strategies"]["e2t"]
-        assert e2t["resolved"] == "e2t-gp-qlogei"
+        assert e2t["resolved"] == "e2t-gp-believer"
         for record in scenario["strategies"].values():
             assert record["seed_values"] == [0, 1]
             for key in ("batches_to_best", "experiments_to_best", "af_random", "af_gp"):
@@ -86,13 +86,15 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert parse_objective("target:1.4") == ("target_window", 1.4, 1.4)
     with pytest.raises(ValueError, match="LOW ≤ HIGH"):
         parse_objective("target:1.6:1.2")
-    assert resolve_e2t(AcquisitionConfig()) == "e2t-gp-qlogei"  # the default
-    assert resolve_e2t(AcquisitionConfig(surrogate="e2t")) == "e2t-gauss-qlogei"
-    assert resolve_e2t(AcquisitionConfig(surrogate="e2t", posterior="members")) == "e2t-qlogei"
+    assert resolve_e2t(AcquisitionConfig()) == "e2t-gp-believer"  # the default
+    assert resolve_e2t(AcquisitionConfig(batch_rule="joint")) == "e2t-gp-qlogei"
+    joint = {"batch_rule": "joint"}  # what believer does for the ensemble and for UCB (it needs a GP and EI)
+    assert resolve_e2t(AcquisitionConfig(surrogate="e2t", **joint)) == "e2t-gauss-qlogei"
+    assert resolve_e2t(AcquisitionConfig(surrogate="e2t", posterior="members", **joint)) == "e2t-qlogei"
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", posterior="gaussian", function="thompson")) == "e2t-thompson"
-    assert resolve_e2t(AcquisitionConfig(surrogate="e2t_gp", function="qucb")) == "e2t-gp-ucb"
+    assert resolve_e2t(AcquisitionConfig(surrogate="e2t_gp", function="qucb", **joint)) == "e2t-gp-ucb"
     assert resolve_e2t(AcquisitionConfig(batch_rule="marginal")) == "e2t-gp-qlogei-marginal"
-    assert resolve_e2t(AcquisitionConfig(e2t_gp_learn_offset=False)) == "e2t-gp-qlogei-no-offset"
+    assert resolve_e2t(AcquisitionConfig(e2t_gp_learn_offset=False, batch_rule="joint")) == "e2t-gp-qlogei-no-offset"
     assert resolve_e2t(AcquisitionConfig(function="qucb", batch_rule="marginal")) == "e2t_gp/gaussian/qucb/marginal"
 
 

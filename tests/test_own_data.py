@@ -10,6 +10,7 @@ from pathlib import Path
 import logging
 import sys
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -102,6 +103,9 @@ def test_readme_own_data_example_end_to_end(tmp_path, monkeypatch, data_dir):
 
     waiting = cli_json("proposals", "list", "--campaign", "lab-oxides", "--status", "proposed")
     assert [r["candidate"] for r in waiting] == proposed
+    # the default believer batch: each place's exact log EI, given the places before it, so never rising down the batch
+    values = [r["acquisition"] for r in waiting]
+    assert all(np.isfinite(values)) and values == sorted(values, reverse=True)
     approved = cli_json("proposals", "approve", "--campaign", "lab-oxides", "--all", "--comment", "go")
     assert len(approved["items"]) == 4 and approved["user"] == "alice"
     for k, candidate in enumerate(proposed):
