@@ -92,8 +92,13 @@ def test_ensemble_members_differ_and_std_is_positive(tmp_path):
     assert len({m.config.training.seed for m in ensemble.members}) == 3
     mean, std = ensemble.predict(x_test, x_train, y_train)
     np.testing.assert_allclose(mean, members.mean(0))
-    np.testing.assert_allclose(std, np.sqrt((member_stds**2).mean(0)))
-    assert np.all(std > 0)
+    floor = np.mean([m.validation_rmse_**2 for m in ensemble.members])  # interval: validation_floor (the default)
+    np.testing.assert_allclose(std, np.sqrt(members.var(0) + floor), rtol=1e-6)
+    ensemble.config = config.model_copy(update={"interval": "head"})
+    _, head_std = ensemble.predict(x_test, x_train, y_train)
+    np.testing.assert_allclose(head_std, np.sqrt((member_stds**2).mean(0)), rtol=1e-6)
+    assert np.all(std > 0) and np.all(head_std > 0) and not np.allclose(std, head_std)
+    ensemble.config = config
     loaded = E2TEnsemble.load(ensemble.save(tmp_path / "ensemble"))
     np.testing.assert_allclose(loaded.predict(x_test, x_train, y_train)[0], mean, rtol=1e-6)
 

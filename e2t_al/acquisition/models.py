@@ -84,7 +84,7 @@ class E2TEnsembleModel(EnsembleModel):
                                   for i in range(0, len(embeddings), chunk_size)]).numpy()
             means.append(mean)
             stds.append(member.calibrated_std(member.target_scaling_.std_to_target_units(head_std, mean)))
-        return E2TEnsemble.moments(np.vstack(means), np.vstack(stds))[1]
+        return self.ensemble.moments(np.vstack(means), np.vstack(stds))[1]
 
     def own_domain_held_out_mean(self, pool_X: torch.Tensor, support_index: np.ndarray, domains: np.ndarray) -> torch.Tensor:
         """The ensemble mean at every pool candidate ``(n,)`` with the candidate's own element domain taken out of

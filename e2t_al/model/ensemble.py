@@ -19,16 +19,16 @@ class E2TEnsemble:
     """K E2T members that differ in seed: initial weights, episode draws, and which domains each holds out
     for validation (a bootstrap over domains, so members disagree where the data leave a domain unconstrained).
 
-    For a query x with member predictions μ_k(x) and each member's calibrated standard deviation σ_k(x)
-    (``E2TRegressor.interval_std``: its ridge head's predictive standard deviation, scaled to the member's errors on
-    the domains it never trained on):
-        mean(x) = (1/K) Σ_k μ_k(x)
-        var(x)  = (1/K) Σ_k σ_k(x)²
-    Each σ_k² already holds the member's whole extrapolation error on unseen domains, so the members' disagreement
-    is not added again. Measured by leave-one-domain-out on HOIP's 12 domains (seed 0, 5 members; the 90% interval
-    should cover 85-95%): this interval covered 85-95% on 9 domains; with the disagreement added, on 5; the earlier
-    disagreement + mean validation MSE, one width everywhere, on 4 (96-100% on 7 near domains, 82% on Pb-F). On
-    polymer classes every one of them covered 93-100% (four classes checked), this one the widest.
+    For a query x with member predictions μ_k(x), mean(x) = (1/K) Σ_k μ_k(x). The variance depends on
+    ``EnsembleConfig.interval``:
+    - ``validation_floor``: var(x) = (1/K) Σ_k (μ_k(x) − mean(x))² + (1/K) Σ_k r_k², the members' disagreement plus
+      the error r_k (RMSE) each member showed on the domains it held out of training, a floor that disagreement
+      alone cannot know; one width everywhere.
+    - ``head``: var(x) = (1/K) Σ_k σ_k(x)², with σ_k the member's calibrated standard deviation
+      (``E2TRegressor.interval_std``: its ridge head's predictive σ, scaled to its errors on the held-out domains), which
+      grows where x's embedding lies outside the support's. σ_k² already holds the member's whole extrapolation
+      error, so the disagreement is not added again (with it, 5 of HOIP's 12 domains were covered 85-95%, without
+      it 9, seed 0).
 
     ``error_floor`` (the members' mean validation MSE, one number) is what the acquisition's Gaussian posterior and
     the E2T-informed GP's level use.
@@ -73,11 +73,12 @@ class E2TEnsemble:
         """Predictive mean and standard deviation, each of shape ``(m,)`` (the class formula)."""
         return self.moments(*self.member_intervals(query, support, support_targets))
 
-    @staticmethod
-    def moments(member_predictions: np.ndarray, member_stds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def moments(self, member_predictions: np.ndarray, member_stds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation ``(m,)`` from the members' predictions and calibrated standard deviations
-        ``(K, m)`` (the class formula)."""
-        return member_predictions.mean(0), np.sqrt(np.mean(member_stds**2, axis=0))
+        ``(K, m)`` (the class formula, by ``config.interval``)."""
+        if self.config.interval == "head":
+            return member_predictions.mean(0), np.sqrt(np.mean(member_stds**2, axis=0))
+        return member_predictions.mean(0), np.sqrt(member_predictions.var(0) + self.error_floor())
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
