@@ -12,7 +12,7 @@ each place takes the next candidate by its own (q = 1) value, the top of the ran
 by a whole element domain (``e2t_gp``), the joint rule spreads a batch over domains even when one domain is clearly
 ahead, and skips that domain's second- and third-ranked candidates. On the discovery suite's development seeds the
 marginal rule was no better on the pooled fluorides and worse on the pooled germanium domains (batches to the best
-7, 6, 2, 6 against 5, 3, 3, 3), so ``joint`` stays the default.
+7, 6, 2, 6 against 5, 3, 3, 3), so ``marginal`` is not the default.
 
 ``batch_rule: believer`` (GP surrogates: ``e2t_gp``, ``gp``; maximise or minimise) fills each place by BoTorch's
 analytic ``LogExpectedImprovement`` of one candidate, then conditions the GP on that candidate with its posterior mean
@@ -22,7 +22,8 @@ their value, as in the joint rule, but every value is exact. The joint rule's qu
 draws) is not: for a candidate whose draws all stay below the incumbent, qLogEI returns the smoothing tail (about
 −44 for a 0.4 eV standard deviation, whatever its true expected improvement), so in a campaign whose model expects
 nothing above the lab's best, a batch was ordered by that tail and the acquisition column showed −44 beside −8 for
-two candidates of nearly equal value. With any other model or objective, ``believer`` acts as ``joint``.
+two candidates of nearly equal value. With any other model or objective, ``believer`` acts as ``joint``. It is the
+default (``AcquisitionConfig.batch_rule``, where the evidence is).
 
 A target window, once reached: qLogEI values −distance to the window, which cannot exceed 0, so once a measurement in
 the scope lies inside the window every value is qLogEI's smoothing tail. That tail still ranks candidates by how
@@ -39,9 +40,9 @@ import numpy as np
 import torch
 from botorch.acquisition import (AcquisitionFunction, LogExpectedImprovement, qLogExpectedImprovement,
                                  qLogNoisyExpectedImprovement, qSimpleRegret, qUpperConfidenceBound)
+from botorch.acquisition.monte_carlo import qPosteriorStandardDeviation
 from botorch.acquisition.objective import ScalarizedPosteriorTransform
 from botorch.models.gpytorch import GPyTorchModel
-from botorch.acquisition.monte_carlo import qPosteriorStandardDeviation
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
