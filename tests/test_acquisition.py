@@ -88,29 +88,6 @@ def test_batch_excludes_measured_and_pending_and_has_no_duplicates(tiny, functio
     assert not measured[batch.indices].any() and not pending[batch.indices].any()
 
 
-@pytest.mark.parametrize("function", ["qlogei", "qucb"])
-def test_joint_batches_skip_a_near_copy_of_the_first_pick_and_marginal_batches_take_it(function):
-    """A GP with fixed hyper-parameters (RBF, length 1, one measurement y = 1 at x = 3). Candidates at x = 4 and 4.01
-    are the best by themselves (mean 0.61, sd 0.79) and almost perfectly correlated; those at 20 and 30 are
-    independent priors (mean 0, sd 1). The joint rule values the near-copy by what it adds to the batch and takes a
-    distant one instead; the marginal rule takes the next of the ranking, the near-copy."""
-    from botorch.models import SingleTaskGP
-
-    gp = SingleTaskGP(torch.tensor([[3.0]], dtype=torch.float64), torch.tensor([[1.0]], dtype=torch.float64),
-                      outcome_transform=None)
-    gp.covar_module.lengthscale = 1.0
-    gp.likelihood.noise = 1e-4
-    gp.eval()
-    pool = torch.tensor([[20.0], [4.0], [30.0], [4.01]], dtype=torch.float64)
-    nothing = np.zeros(4, dtype=bool)
-    joint = propose_batch(gp, pool, nothing, np.array([]), AcquisitionConfig(function=function, batch_size=2, batch_rule="joint"))
-    marginal = propose_batch(gp, pool, nothing, np.array([]),
-                             AcquisitionConfig(function=function, batch_size=2, batch_rule="marginal"))
-    assert joint.indices[0] in (1, 3) and joint.indices[1] in (0, 2)
-    assert sorted(marginal.indices.tolist()) == [1, 3]
-    assert marginal.acquisition_values[1] == pytest.approx(marginal.acquisition_values[0], abs=0.05)
-
-
 def _fixed_gp(train_x: list[float], train_y: list[float]):
     """A GP with fixed hyper-parameters (RBF, length 1, noise 1e-4, zero prior mean)."""
     from botorch.models import SingleTaskGP
@@ -121,6 +98,23 @@ def _fixed_gp(train_x: list[float], train_y: list[float]):
     gp.likelihood.noise = 1e-4
     gp.mean_module.constant.data.fill_(0.0)
     return gp.eval()
+
+
+@pytest.mark.parametrize("function", ["qlogei", "qucb"])
+def test_joint_batches_skip_a_near_copy_of_the_first_pick_and_marginal_batches_take_it(function):
+    """A GP with fixed hyper-parameters (RBF, length 1, one measurement y = 1 at x = 3). Candidates at x = 4 and 4.01
+    are the best by themselves (mean 0.61, sd 0.79) and almost perfectly correlated; those at 20 and 30 are
+    independent priors (mean 0, sd 1). The joint rule values the near-copy by what it adds to the batch and takes a
+    distant one instead; the marginal rule takes the next of the ranking, the near-copy."""
+    gp = _fixed_gp([3.0], [1.0])
+    pool = torch.tensor([[20.0], [4.0], [30.0], [4.01]], dtype=torch.float64)
+    nothing = np.zeros(4, dtype=bool)
+    joint = propose_batch(gp, pool, nothing, np.array([]), AcquisitionConfig(function=function, batch_size=2, batch_rule="joint"))
+    marginal = propose_batch(gp, pool, nothing, np.array([]),
+                             AcquisitionConfig(function=function, batch_size=2, batch_rule="marginal"))
+    assert joint.indices[0] in (1, 3) and joint.indices[1] in (0, 2)
+    assert sorted(marginal.indices.tolist()) == [1, 3]
+    assert marginal.acquisition_values[1] == pytest.approx(marginal.acquisition_values[0], abs=0.05)
 
 
 def test_believer_batches_value_each_pick_by_exact_expected_improvement_and_skip_near_copies():

@@ -310,10 +310,10 @@ def merge_leave_one_domain_out(paths: list[Path], json_path: Path, plot_path: Pa
     runs = [json.loads(Path(p).read_text()) for p in paths]
     if len(runs) < 2:
         raise DataError("give two or more leave-one-domain-out reports to merge")
+    if any(run.get("holdout") != ALL for run in runs):
+        raise DataError("only --holdout all reports can be merged")
     keys = ("dataset", "target", "unit", "config")
     for path, run in zip(paths[1:], runs[1:]):
-        if run.get("holdout") != ALL or runs[0].get("holdout") != ALL:
-            raise DataError("only --holdout all reports can be merged")
         differs = [k for k in keys if run.get(k) != runs[0].get(k)]
         if differs:
             raise DataError(f"{path} differs from {paths[0]} in {', '.join(differs)}")
