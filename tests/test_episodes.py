@@ -52,6 +52,17 @@ def test_same_mixes_domains():
     assert len(e.support) + len(e.query) == len(DOMAINS)
 
 
+def test_same_fraction_mixes_ordinary_episodes_into_extrapolative_training():
+    sampler = EpisodeSampler(DOMAINS, EpisodeConfig(support_size=None, query_size=5, same_fraction=0.3), seed=4)
+    episodes = [sampler.sample() for _ in range(2000)]
+    same = [e for e in episodes if e.query_domain is None]
+    assert len(same) / len(episodes) == pytest.approx(0.3, abs=0.04)
+    for e in episodes:
+        assert not set(e.support) & set(e.query)
+        if e.query_domain is not None:  # the others still keep their query domain out of the support
+            assert not any(e.query_domain in DOMAINS[i] for i in e.support)
+
+
 def test_single_domain_cannot_be_extrapolated():
     with pytest.raises(DataError, match="cannot draw extrapolative"):
         EpisodeSampler([frozenset({"A"})] * 10, EpisodeConfig(), seed=0)

@@ -148,7 +148,11 @@ def evaluate_holdout(config: ExtrapolationBenchConfig, data: BenchData, holdout:
             member_predictions, member_stds = ensemble.member_intervals(test_inputs, train_inputs, y_train)
             mean, std = ensemble.moments(member_predictions, member_stds)
             predictions.update(e2t=member_predictions[0], e2t_ensemble=mean)
-            calibration.append(calibration_metrics(y_test, mean, std))
+            by_interval = {kind: calibration_metrics(y_test, *ensemble.moments(member_predictions, member_stds, kind))
+                           for kind in ("validation_floor", "head")}  # what auto chose between, for the report
+            calibration.append({**calibration_metrics(y_test, mean, std), "interval": ensemble.interval_kind,
+                                "by_interval": by_interval,
+                                "member_validation_rmse": [m.validation_rmse_ for m in ensemble.members]})
             if "e2t_gp" in methods:
                 bar.update(task, description=f"{where}: E2T-informed GP")
                 predictions["e2t_gp"] = e2t_gp_predictions(ensemble, data, train_index, test_index)

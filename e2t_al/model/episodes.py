@@ -31,6 +31,9 @@ class EpisodeSampler:
       materials: few-shot episodes, the situation once a campaign has measured a few in a new domain.
     - ``same``: support and query drawn at random regardless of domain (ordinary, interpolative episodes).
 
+    ``same_fraction`` mixes the two kinds: with that probability an episode of the extrapolative or soft sampler is a
+    ``same`` episode instead, so the encoder also learns to interpolate inside the domains it has seen.
+
     ``support_size=None`` uses every eligible material as support.
 
     The query domain is drawn uniformly, or (``query_domain_weights="level_gap"``, needs ``targets``) with
@@ -64,6 +67,11 @@ class EpisodeSampler:
             return None
         return (1.0 - c.level_gap_share) / len(gaps) + c.level_gap_share * gaps / gaps.sum()
 
+    def _same_episode(self) -> Episode:
+        order = self.rng.permutation(self.n)
+        n_query = min(self.config.query_size, self.n // 2)
+        return Episode(self._pick(order[n_query:], self.config.support_size), order[:n_query], None)
+
     def _pick(self, pool: np.ndarray, size: int | None) -> np.ndarray:
         if size is None or size >= len(pool):
             return self.rng.permutation(pool)
@@ -71,10 +79,8 @@ class EpisodeSampler:
 
     def sample(self) -> Episode:
         c = self.config
-        if c.sampler == "same":
-            order = self.rng.permutation(self.n)
-            n_query = min(c.query_size, self.n // 2)
-            return Episode(self._pick(order[n_query:], c.support_size), order[:n_query], None)
+        if c.sampler == "same" or (c.same_fraction > 0 and self.rng.random() < c.same_fraction):
+            return self._same_episode()
         if self.query_weights is None:
             key = self.query_domains[self.rng.integers(len(self.query_domains))]
         else:
