@@ -85,9 +85,7 @@ class EnsembleConfig(Strict):
     # wider where a query's embedding lies outside the support's. Leave-one-domain-out, seed 0, 90% coverage within
     # 85-95%: HOIP 4 of 12 domains (validation_floor) against 9 (head); mp 3 of 8 against 2, NLL 1.36 against 1.51;
     # four polymer classes 93-100% with both, NLL 7.00 against 7.47. So head is not the general default.
-    # "auto": the one the members' cross-fitted NLL on their validation domains prefers (no test domain involved);
-    # it chose head in every mp and polymers fold measured, where head was worse (README), so no config uses it.
-    interval: Literal["validation_floor", "head", "auto"] = "validation_floor"
+    interval: Literal["validation_floor", "head"] = "validation_floor"
 
 
 class ExtrapolationBenchConfig(Strict):

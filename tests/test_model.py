@@ -7,7 +7,7 @@ import torch
 from e2t_al.config import E2TConfig, EnsembleConfig
 from e2t_al.data.dataset import DataError
 from e2t_al.model.baselines import RegressionNN
-from e2t_al.model.e2t import E2TRegressor, cross_fitted_interval_nll
+from e2t_al.model.e2t import E2TRegressor
 from e2t_al.model.ensemble import E2TEnsemble
 from e2t_al.model.inputs import DescriptorInputs, subset_inputs
 
@@ -157,38 +157,3 @@ def test_the_interval_is_calibrated_on_the_members_held_out_domains_and_survives
     mean, std = E2TRegressor.load(tmp_path / "old.pt").interval_std(x_test, x_train, y_train)
     np.testing.assert_allclose(std, np.full(len(mean), model.validation_rmse_))
 
-
-def test_cross_fitted_interval_nll_by_hand_and_the_auto_interval_follows_it(tmp_path):
-    """Each domain's errors scored with the scale fitted on the other domain; ``auto`` takes the kind with the lower
-    mean over members, and the scores survive save and load."""
-    s = np.array([1.0, 1.0, 2.0, 2.0])
-    groups = np.array(["A", "A", "B", "B"])
-    proportional = np.array([0.5, -0.5, 1.0, -1.0])  # errors track s(x): the head's shape is right
-    nll = cross_fitted_interval_nll(proportional, s, groups)
-    gauss = lambda sigma, e: np.mean(0.5 * np.log(2 * np.pi * sigma**2) + e**2 / (2 * sigma**2))  # noqa: E731
-    # head: c² = 0.25 on either domain, so σ = 0.5·s; floor: σ² = mean e² of the other domain (1.0 on A's, 0.25 on B's)
-    expected_head = np.mean([gauss(0.5 * s[:2], proportional[:2]), gauss(0.5 * s[2:], proportional[2:])])
-    expected_floor = np.mean([gauss(np.ones(2), proportional[:2]), gauss(np.full(2, 0.5), proportional[2:])])
-    assert nll["head"] == pytest.approx(expected_head) and nll["validation_floor"] == pytest.approx(expected_floor)
-    assert nll["head"] < nll["validation_floor"]
-    against = cross_fitted_interval_nll(np.array([1.0, -1.0, 0.5, -0.5]), s, groups)  # errors shrink where s grows
-    assert against["validation_floor"] < against["head"]
-    assert cross_fitted_interval_nll(proportional, s, np.array(["A"] * 4)) is None  # one domain: nothing to cross-fit
-
-    inputs, y, keys = synthetic()
-    x_train, y_train, k_train, x_test, _ = split(inputs, y, keys)
-    config = EnsembleConfig(members=2, model=small_config(validation_domains=2), interval="auto")
-    ensemble = E2TEnsemble(config).fit(x_train, y_train, k_train, progress=False)
-    assert all(set(m.interval_nll_) == {"head", "validation_floor"} for m in ensemble.members)
-    for preferred, other in (("head", "validation_floor"), ("validation_floor", "head")):
-        for m in ensemble.members:
-            m.interval_nll_ = {preferred: 0.0, other: 1.0}
-        assert ensemble.interval_kind == preferred
-        fixed = E2TEnsemble(config.model_copy(update={"interval": preferred}))
-        fixed.members = ensemble.members
-        np.testing.assert_allclose(ensemble.predict(x_test, x_train, y_train)[1], fixed.predict(x_test, x_train, y_train)[1])
-    loaded = E2TEnsemble.load(ensemble.save(tmp_path / "auto"))
-    assert [m.interval_nll_ for m in loaded.members] == [m.interval_nll_ for m in ensemble.members]
-    for m in ensemble.members:
-        m.interval_nll_ = None  # saved before the scores existed
-    assert ensemble.interval_kind == "validation_floor"

@@ -28,31 +28,6 @@ def choose_validation_domains(domain_keys: list[frozenset[str]], count: int, see
     return sorted(np.random.default_rng(seed).choice(eligible, size=count, replace=False).tolist())
 
 
-def cross_fitted_interval_nll(errors: np.ndarray, head_std: np.ndarray, groups: np.ndarray) -> dict[str, float] | None:
-    """How well each interval kind would have predicted a validation domain's errors with its scale fitted on the
-    other validation domains: the mean Gaussian NLL, ½ log(2πσ²) + e²/(2σ²), over the materials of each domain g,
-    averaged over the domains. ``errors (m,)`` (y − ŷ) and ``head_std (m,)`` (the head's s(x)) are in target units;
-    ``groups (m,)`` labels each material's validation domain.
-    - ``head``: σ = c·s(x) with c² = mean(e²/s²) on the other domains;
-    - ``validation_floor``: σ² = mean(e²) on the other domains, one width (a member's share of that interval).
-    None with fewer than two domains: nothing to cross-fit."""
-    labels = np.unique(groups)
-    if len(labels) < 2:
-        return None
-    s = np.maximum(np.asarray(head_std, dtype=float), 1e-12)
-    e = np.asarray(errors, dtype=float)
-
-    def nll(sigma: np.ndarray, err: np.ndarray) -> float:
-        return float(np.mean(0.5 * np.log(2 * np.pi * sigma**2) + err**2 / (2 * sigma**2)))
-
-    scores = {"head": [], "validation_floor": []}
-    for g in labels:
-        fit, test = groups != g, groups == g
-        scores["head"].append(nll(np.sqrt(np.mean((e[fit] / s[fit]) ** 2)) * s[test], e[test]))
-        scores["validation_floor"].append(nll(np.full(test.sum(), max(np.sqrt(np.mean(e[fit] ** 2)), 1e-12)), e[test]))
-    return {kind: float(np.mean(v)) for kind, v in scores.items()}
-
-
 class E2TRegressor:
     """Extrapolative episodic training (Noda et al., Commun. Mater. 2025).
 
@@ -65,9 +40,7 @@ class E2TRegressor:
     Interval: the head's predictive standard deviation s(x) (``RidgeFit``: larger where the query's embedding lies
     outside the support's) is calibrated on those held-out domains by one factor, ``validation_std_scale_``
     c² = mean over their materials of (y − ŷ)²/s² (the maximum-likelihood variance scale), so that c·s(x) is the
-    σ of the member's error on domains it did not train on. ``interval_nll_`` scores that interval and the plain
-    validation RMSE against each other by cross-fitting over the held-out domains (``cross_fitted_interval_nll``), so
-    an ensemble can choose its interval kind without a test domain (``EnsembleConfig.interval: auto``).
+    σ of the member's error on domains it did not train on.
 
     Targets are transformed (``target_transform``: identity or log) and standardised internally; predictions,
     standard deviations and the validation RMSE come back in target units.
@@ -80,7 +53,6 @@ class E2TRegressor:
         self.validation_domains_: list[str] = []
         self.validation_rmse_: float | None = None
         self.validation_std_scale_: float | None = None
-        self.interval_nll_: dict[str, float] | None = None
         self.history_: TrainingHistory | None = None
 
     # ---- training -------------------------------------------------------------------------------------
@@ -106,8 +78,6 @@ class E2TRegressor:
             errors = np.abs(predicted - targets[validation])
             self.validation_rmse_ = float(np.sqrt(np.mean(errors**2)))
             self.validation_std_scale_ = float(np.sqrt(np.mean((errors / np.maximum(head_std, 1e-12)) ** 2)))
-            groups = np.array([min(domain_keys[i] & set(self.validation_domains_)) for i in validation])
-            self.interval_nll_ = cross_fitted_interval_nll(errors, head_std, groups)
             if cfg.training.refit_on_all:
                 # the held-out domains chose the number of steps; now learn from every domain for that long
                 refit = cfg.training.model_copy(update={"max_steps": max(self.history_.best_step, cfg.training.validate_every)})
@@ -257,7 +227,6 @@ class E2TRegressor:
             "validation_domains": self.validation_domains_,
             "validation_rmse": self.validation_rmse_,
             "validation_std_scale": self.validation_std_scale_,
-            "interval_nll": self.interval_nll_,
         }, path)
         return path
 
@@ -273,7 +242,6 @@ class E2TRegressor:
         model.validation_domains_ = checkpoint["validation_domains"]
         model.validation_rmse_ = checkpoint["validation_rmse"]
         model.validation_std_scale_ = checkpoint.get("validation_std_scale")  # absent in models saved before it
-        model.interval_nll_ = checkpoint.get("interval_nll")
         return model
 
 

@@ -29,8 +29,6 @@ class E2TEnsemble:
       grows where x's embedding lies outside the support's. σ_k² already holds the member's whole extrapolation
       error, so the disagreement is not added again (with it, 5 of HOIP's 12 domains were covered 85-95%, without
       it 9, seed 0).
-    - ``auto``: whichever of the two the members' cross-fitted validation NLL prefers (``E2TRegressor.interval_nll_``,
-      mean over members; ``validation_floor`` when no member has one). The choice uses the training domains only.
 
     ``error_floor`` (the members' mean validation MSE, one number) is what the acquisition's Gaussian posterior and
     the E2T-informed GP's level use.
@@ -77,20 +75,10 @@ class E2TEnsemble:
 
     def moments(self, member_predictions: np.ndarray, member_stds: np.ndarray, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation ``(m,)`` from the members' predictions and calibrated standard deviations
-        ``(K, m)`` (the class formula, by ``kind``: ``head`` or ``validation_floor``; None: ``interval_kind``)."""
-        if (kind or self.interval_kind) == "head":
+        ``(K, m)`` (the class formula, by ``kind``: ``head`` or ``validation_floor``; None: ``config.interval``)."""
+        if (kind or self.config.interval) == "head":
             return member_predictions.mean(0), np.sqrt(np.mean(member_stds**2, axis=0))
         return member_predictions.mean(0), np.sqrt(member_predictions.var(0) + self.error_floor())
-
-    @property
-    def interval_kind(self) -> str:
-        """The interval in use: the configured one, or for ``auto`` the kind with the lower mean cross-fitted NLL."""
-        if self.config.interval != "auto":
-            return self.config.interval
-        scored = [m.interval_nll_ for m in self.members if m.interval_nll_]
-        if not scored:
-            return "validation_floor"
-        return min(("validation_floor", "head"), key=lambda kind: np.mean([nll[kind] for nll in scored]))
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
