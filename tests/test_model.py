@@ -156,4 +156,3 @@ def test_the_interval_is_calibrated_on_the_members_held_out_domains_and_survives
     torch.save(checkpoint, tmp_path / "old.pt")
     mean, std = E2TRegressor.load(tmp_path / "old.pt").interval_std(x_test, x_train, y_train)
     np.testing.assert_allclose(std, np.full(len(mean), model.validation_rmse_))
-
