@@ -123,6 +123,7 @@ def test_leave_one_domain_out_writes_every_domain_and_resumes(tmp_path, data_dir
 
     kept = report["domains"]["Ge-F"]
     del report["domains"]["Pb-I"]  # as if stopped after the first domain
+    del report["config"]["ensemble"]["model"]["episodes"]["same_fraction"]  # by a version without that field
     out.write_text(json.dumps(report))
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -152,6 +153,9 @@ def test_leave_one_domain_out_runs_of_other_seeds_merge_into_the_two_seed_report
     both = run(0, 2, "both.json")
     run(1, 1, "seed1.json")
     run(0, 1, "seed0.json")
+    older = json.loads((tmp_path / "seed1.json").read_text())  # written before a config field existed (at its default)
+    del older["config"]["ensemble"]["model"]["episodes"]["same_fraction"]
+    (tmp_path / "seed1.json").write_text(json.dumps(older))
     merged_path = tmp_path / "merged.json"
     result = CliRunner().invoke(app, ["bench", "extrapolation-merge", str(tmp_path / "seed1.json"), str(tmp_path / "seed0.json"),
                                       "--json", str(merged_path)])
@@ -171,6 +175,11 @@ def test_leave_one_domain_out_runs_of_other_seeds_merge_into_the_two_seed_report
     result = CliRunner().invoke(app, ["bench", "extrapolation-merge", str(tmp_path / "both.json"), str(tmp_path / "seed0.json"),
                                       "--json", str(tmp_path / "bad.json")])
     assert result.exit_code == 2 and "share seeds" in result.output and not (tmp_path / "bad.json").exists()
+    older["config"]["ensemble"]["model"]["episodes"]["same_fraction"] = 0.5  # other settings: refused
+    (tmp_path / "seed1.json").write_text(json.dumps(older))
+    result = CliRunner().invoke(app, ["bench", "extrapolation-merge", str(tmp_path / "seed1.json"), str(tmp_path / "seed0.json"),
+                                      "--json", str(tmp_path / "bad.json")])
+    assert result.exit_code == 2 and "differs" in result.output and "config" in result.output
 
 
 def test_holdout_all_names_every_domain_of_each_data_set(hoip, polymers, mp):

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from botorch.exceptions import InputDataWarning
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -255,6 +256,19 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
     return report
 
 
+LODO_CONFIG_EXCLUDE = {"holdout_all", "min_domain_size", "tuned_on"}  # not settings of the runs themselves
+
+
+def comparable_config(stored: dict | None) -> dict | None:
+    """A report's config with today's defaults filled in: a field added since a report was written, at its default,
+    does not make the same settings look different (resume, merge). A config that no longer validates is compared
+    as written."""
+    try:
+        return ExtrapolationBenchConfig.model_validate(stored).model_dump(mode="json", exclude=LODO_CONFIG_EXCLUDE)
+    except ValidationError:
+        return stored
+
+
 def run_leave_one_domain_out(config: ExtrapolationBenchConfig, seeds: int, json_path: Path | None, plot_path: Path | None,
                              console: Console | None, first_seed: int, methods: tuple[str, ...]) -> dict:
     """Leave-one-domain-out over ``holdout_domains``: one record per domain under ``domains``, the JSON rewritten after
@@ -266,10 +280,11 @@ def run_leave_one_domain_out(config: ExtrapolationBenchConfig, seeds: int, json_
     domains = holdout_domains(config, data.dataset)
     settings = {"dataset": config.dataset, "target": config.target, "unit": data.unit, "holdout": ALL,
                 "seed_values": seed_values, "methods": list(methods),
-                "config": config.model_dump(mode="json", exclude={"holdout_all", "min_domain_size", "tuned_on"})}
+                "config": config.model_dump(mode="json", exclude=LODO_CONFIG_EXCLUDE)}
     report = {**settings, "domain_list": domains, "tuned_on": list(config.tuned_on), "domains": {}}
     if json_path is not None and json_path.exists():
         previous = json.loads(json_path.read_text())
+        previous["config"] = comparable_config(previous.get("config"))
         differs = [k for k in settings if previous.get(k) != settings[k]]
         if differs:
             raise DataError(f"{json_path} holds a leave-one-domain-out run with other {', '.join(differs)}; "
@@ -317,6 +332,8 @@ def merge_leave_one_domain_out(paths: list[Path], json_path: Path, plot_path: Pa
     if any(run.get("holdout") != ALL for run in runs):
         raise DataError("only --holdout all reports can be merged")
     keys = ("dataset", "target", "unit", "config")
+    for run in runs:
+        run["config"] = comparable_config(run.get("config"))
     for path, run in zip(paths[1:], runs[1:]):
         differs = [k for k in keys if run.get(k) != runs[0].get(k)]
         if differs:
