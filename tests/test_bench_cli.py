@@ -156,9 +156,13 @@ def test_leave_one_domain_out_runs_of_other_seeds_merge_into_the_two_seed_report
     older = json.loads((tmp_path / "seed1.json").read_text())  # written before a config field existed (at its default)
     del older["config"]["ensemble"]["model"]["episodes"]["same_fraction"]
     (tmp_path / "seed1.json").write_text(json.dumps(older))
+
+    def merge(first: str, second: str, out: str):
+        return CliRunner().invoke(app, ["bench", "extrapolation-merge", str(tmp_path / first), str(tmp_path / second),
+                                        "--json", str(tmp_path / out)])
+
     merged_path = tmp_path / "merged.json"
-    result = CliRunner().invoke(app, ["bench", "extrapolation-merge", str(tmp_path / "seed1.json"), str(tmp_path / "seed0.json"),
-                                      "--json", str(merged_path)])
+    result = merge("seed1.json", "seed0.json", "merged.json")
     assert result.exit_code == 0, result.output
     merged = json.loads(merged_path.read_text())
     assert merged["seed_values"] == [0, 1] and list(merged["domains"]) == ["Ge-F", "Pb-I"]
@@ -172,13 +176,11 @@ def test_leave_one_domain_out_runs_of_other_seeds_merge_into_the_two_seed_report
         both["summary"]["methods"]["e2t_ensemble"]["r2_mean_over_domains"])
     assert (tmp_path / "merged.png").stat().st_size > 10_000 and "merged 2 reports" in result.output
 
-    result = CliRunner().invoke(app, ["bench", "extrapolation-merge", str(tmp_path / "both.json"), str(tmp_path / "seed0.json"),
-                                      "--json", str(tmp_path / "bad.json")])
+    result = merge("both.json", "seed0.json", "bad.json")
     assert result.exit_code == 2 and "share seeds" in result.output and not (tmp_path / "bad.json").exists()
     older["config"]["ensemble"]["model"]["episodes"]["same_fraction"] = 0.5  # other settings: refused
     (tmp_path / "seed1.json").write_text(json.dumps(older))
-    result = CliRunner().invoke(app, ["bench", "extrapolation-merge", str(tmp_path / "seed1.json"), str(tmp_path / "seed0.json"),
-                                      "--json", str(tmp_path / "bad.json")])
+    result = merge("seed1.json", "seed0.json", "bad.json")
     assert result.exit_code == 2 and "differs" in result.output and "config" in result.output
 
 
