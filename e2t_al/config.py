@@ -64,6 +64,11 @@ class TrainingConfig(Strict):
     validate_every: int = 25
     patience: int = 12  # validations without improvement before stopping
     refit_on_all: bool = False  # after early stopping, retrain on every domain for the chosen number of steps
+    # E2T only: weight w of an auxiliary regression loss. Each step then adds w x the mean squared error of a linear
+    # readout a'phi(x) + b, trained jointly, on the step's episode materials: the plain network's objective
+    # (``RegressionNN``) beside the episodic one. 0: episodes only, as in the paper. w = 1 lifted leave-one-domain-out
+    # R² inside HOIP's range but cost Ge-F and Pb-F, and lowered it on polymers (README, "auxiliary regression loss").
+    auxiliary_regression_weight: float = Field(0.0, ge=0.0)
     seed: int = 0
 
 

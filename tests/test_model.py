@@ -156,3 +156,15 @@ def test_the_interval_is_calibrated_on_the_members_held_out_domains_and_survives
     torch.save(checkpoint, tmp_path / "old.pt")
     mean, std = E2TRegressor.load(tmp_path / "old.pt").interval_std(x_test, x_train, y_train)
     np.testing.assert_allclose(std, np.full(len(mean), model.validation_rmse_))
+
+
+def test_auxiliary_regression_loss_trains_a_different_encoder_that_still_extrapolates_and_saves(tmp_path):
+    inputs, y, keys = synthetic()
+    x_train, y_train, k_train, x_test, y_test = split(inputs, y, keys, test_domain="D3")
+    episodic = E2TRegressor(small_config()).fit(x_train, y_train, k_train, progress=False)
+    mixed = E2TRegressor(small_config(auxiliary_regression_weight=1.0)).fit(x_train, y_train, k_train, progress=False)
+    prediction = mixed.predict(x_test, x_train, y_train)
+    assert not np.allclose(prediction, episodic.predict(x_test, x_train, y_train))  # the readout's loss shaped φ
+    assert np.sqrt(np.mean((prediction - y_test) ** 2)) < 0.5 * y_test.std()
+    assert not any("readout" in name for name in mixed.encoder.state_dict())  # the readout is discarded
+    np.testing.assert_allclose(E2TRegressor.load(mixed.save(tmp_path / "m.pt")).predict(x_test, x_train, y_train), prediction, rtol=1e-5)

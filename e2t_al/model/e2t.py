@@ -42,6 +42,9 @@ class E2TRegressor:
     c² = mean over their materials of (y − ŷ)²/s² (the maximum-likelihood variance scale), so that c·s(x) is the
     σ of the member's error on domains it did not train on.
 
+    With ``training.auxiliary_regression_weight`` w > 0 the loss gains w·mean (aᵀφ(x) + b − y)² over each step's
+    episode materials, with a linear readout (a, b) trained alongside θ and discarded afterwards.
+
     Targets are transformed (``target_transform``: identity or log) and standardised internally; predictions,
     standard deviations and the validation RMSE come back in target units.
     """
@@ -91,19 +94,24 @@ class E2TRegressor:
         sampler = EpisodeSampler([domain_keys[i] for i in train_index], cfg.episodes, seed=training.seed,
                                  targets=np.asarray(y)[train_index])
         self.encoder = build_encoder(inputs, cfg.encoder)
+        readout = torch.nn.Linear(cfg.encoder.embedding_dim, 1) if training.auxiliary_regression_weight > 0 else None
+        trained = torch.nn.ModuleDict({"encoder": self.encoder, "readout": readout}) if readout is not None else self.encoder
 
         def training_loss() -> torch.Tensor:
-            return self._episode_loss(inputs, y, train_index, [sampler.sample() for _ in range(training.episodes_per_step)])
+            episodes = [sampler.sample() for _ in range(training.episodes_per_step)]
+            return self._episode_loss(inputs, y, train_index, episodes, readout, training.auxiliary_regression_weight)
 
         def validation_loss() -> float:
             return self._validation_mse(inputs, y, domain_keys, train_index)
 
         use_validation = validate and bool(self.validation_domains_)
-        return train_with_early_stopping(self.encoder, training_loss, validation_loss if use_validation else None, training,
+        return train_with_early_stopping(trained, training_loss, validation_loss if use_validation else None, training,
                                          description=f"E2T seed {training.seed}" + ("" if validate else " (refit)"), progress=progress)
 
-    def _episode_loss(self, inputs, y, train_index, episodes: list[Episode]) -> torch.Tensor:
-        """Mean query MSE over episodes whose indices point into ``train_index``; ridge head fitted per episode."""
+    def _episode_loss(self, inputs, y, train_index, episodes: list[Episode], readout: torch.nn.Module | None = None,
+                      readout_weight: float = 0.0) -> torch.Tensor:
+        """Mean query MSE over episodes whose indices point into ``train_index``; ridge head fitted per episode.
+        With a ``readout``, plus ``readout_weight`` × its MSE over every material of the episodes."""
         local = np.unique(np.concatenate([np.concatenate([e.support, e.query]) for e in episodes]))
         position = {j: p for p, j in enumerate(local)}
         embeddings = self.encoder(inputs.batch(torch.as_tensor(train_index[local])))
@@ -114,7 +122,10 @@ class E2TRegressor:
             q = torch.as_tensor([position[j] for j in e.query])
             head = fit_ridge(embeddings[s], y_local[s], self.config.head.ridge_lambda)
             losses.append((head.predict(embeddings[q]) - y_local[q]).pow(2).mean())
-        return torch.stack(losses).mean()
+        loss = torch.stack(losses).mean()
+        if readout is not None:
+            loss = loss + readout_weight * (readout(embeddings).squeeze(1) - y_local).pow(2).mean()
+        return loss
 
     def fine_tune(self, inputs: MaterialInputs, targets: np.ndarray, domain_keys: list[frozenset[str]], new_index: np.ndarray,
                   config: AdaptationConfig, seed: int = 0, progress: bool = False) -> "E2TRegressor":
