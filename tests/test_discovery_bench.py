@@ -139,3 +139,22 @@ def test_baybe_transfer_sees_every_target_row_and_a_capped_share_of_each_source_
     assert frame[TASK].value_counts().to_dict() == {"Pb-I": 20, "Sn-I": 10, "target": 2}
     candidates = proposer.searchspace.discrete.exp_rep
     assert set(candidates[TASK]) == {"target"} and len(candidates) == 6  # recommendations come from the scope only
+
+
+def test_baybe_takes_candidates_whose_descriptors_repeat_and_keeps_each_one():
+    pytest.importorskip("baybe")
+    from e2t_al.bench.baybe_baseline import REPEAT_SHIFT, BayBEProposer, descriptor_frame
+
+    rng = np.random.default_rng(3)
+    features = rng.uniform(size=(30, 3))
+    features[10] = features[11] = features[12] = features[3]  # polymorphs of one composition: identical descriptors
+    frame = descriptor_frame(features, np.array([str(i) for i in range(30)]))
+    assert not frame.duplicated().any() and len(frame) == 30
+    span = features[:, 0].max() - features[:, 0].min()
+    assert frame["x0"].iloc[[3, 10, 11, 12]].to_numpy() == pytest.approx(features[3, 0] + np.arange(4) * REPEAT_SHIFT * span,
+                                                                         rel=0, abs=1e-12)
+    assert np.array_equal(np.delete(frame.to_numpy(), [10, 11, 12], axis=0), np.delete(features, [10, 11, 12], axis=0))
+    measured = np.zeros(30, dtype=bool)
+    measured[:12] = True  # one of the repeats measured, one still open
+    chosen = BayBEProposer(features, Objective("maximise")).propose(measured, features[:12, 0], batch=4, seed=0)
+    assert len(set(chosen.tolist())) == 4 and not measured[chosen].any()

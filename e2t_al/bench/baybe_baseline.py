@@ -69,10 +69,23 @@ TARGET_TASK = "target"
 SOURCE_PER_TASK = 30  # measured rows of each source domain given to baybe-transfer (see BayBETransferProposer)
 
 
+REPEAT_SHIFT = 1e-6  # of the first column's range, per repeat of a descriptor row (see descriptor_frame)
+
+
 def descriptor_frame(features: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    """The descriptor table BayBE takes for the ``candidate`` parameter; constant columns dropped (BayBE refuses them)."""
+    """The descriptor table BayBE takes for the ``candidate`` parameter.
+
+    BayBE refuses constant columns (dropped here) and repeated rows. Candidates with the same descriptors are real:
+    polymorphs of one composition (mp), polymers with one fingerprint. The k-th repeat of a row (k = 1, 2, …) is
+    moved by k · ``REPEAT_SHIFT`` of the first column's range, so every candidate keeps its own label while the GP
+    still sees the repeats as one point, as our own GP does."""
     frame = pd.DataFrame(features, index=labels, columns=[f"x{j}" for j in range(features.shape[1])])
-    return frame.loc[:, frame.nunique() > 1]
+    frame = frame.loc[:, frame.nunique() > 1]
+    repeat = frame.groupby(pd.util.hash_pandas_object(frame, index=False).to_numpy()).cumcount().to_numpy()
+    if repeat.any():
+        first = frame.columns[0]
+        frame[first] = frame[first] + repeat * REPEAT_SHIFT * (frame[first].max() - frame[first].min())
+    return frame
 
 
 class BayBETransferProposer(BayBEProposer):
