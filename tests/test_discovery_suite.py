@@ -147,3 +147,26 @@ def test_suite_runs_the_baybe_strategies_on_their_seeds_only(tmp_path, monkeypat
     calls.clear()
     run_suite(suite, seeds=2, first_seed=2, json_path=tmp_path / "later.json")  # seeds 2-3: past baybe_seeds
     assert calls == [(("Ge-F",), ("e2t", "random"), 2, 2), (("Ge-F",), ("e2t", "random"), 2, 2)]
+
+
+def test_a_suite_stopped_half_way_keeps_the_seeds_it_finished(tmp_path, monkeypatch):
+    from e2t_al.bench import suite as suite_module
+
+    def fake_run_discovery(config, plan, seeds, strategies, first_seed, on_save=None, **kwargs):
+        record = {key: [3] for key in ("experiments_to_best", "batches_to_best", "seconds", "in_window_hits")}
+        record.update(seed_values=[first_seed], found=[True], recall_curve=[[0.0, 1.0]], best_so_far=[[1.0, 2.0]],
+                      regret_curve=[[1.0, 0.0]])
+        on_save({"seed_values": list(range(first_seed, first_seed + seeds)), "pool_size": 10, "budget": 2, "batch": 1,
+                 "objective": {"kind": "maximise"}, "strategies": {"random": record}})  # the first seed is done
+        raise RuntimeError("the machine went down during the second seed")
+
+    monkeypatch.setattr(suite_module, "run_discovery", fake_run_discovery)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump({"strategies": ["random"], "budget": 2, "batch": 1,
+                                     "scenarios": {"gef": {"dataset": "hoip", "holdout": ["Ge-F"]}}}))
+    out = tmp_path / "out.json"
+    with pytest.raises(RuntimeError, match="went down"):
+        run_suite(suite, seeds=3, first_seed=4, json_path=out)
+    scenario = json.loads(out.read_text())["scenarios"]["gef"]
+    assert scenario["seed_values"] == [4] and scenario["seeds"] == 1  # the finished seed, not the three planned
+    assert scenario["strategies"]["random"]["experiments_to_best"] == [3]

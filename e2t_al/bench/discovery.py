@@ -37,6 +37,7 @@ import shutil
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,10 +136,12 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
                   seeds: int = 1, strategies: list[str] = ("random",), objective: Objective = Objective(),
                   pool: str = "holdout", json_path: Path | None = None, console: Console | None = None,
                   workers: int = 1, side_lane: list[str] | None = None, first_seed: int = 0,
-                  source_fraction: float = 1.0, noise: float = 0.0) -> dict:
+                  source_fraction: float = 1.0, noise: float = 0.0,
+                  on_save: Callable[[dict], None] | None = None) -> dict:
     """Seeds ``first_seed`` … ``first_seed + seeds − 1``. ``holdout``: one domain, a list (pooled), or a whole
     ``Scenario`` (then budget … noise are its). ``workers`` 2: BayBE runs in a second process beside the other
-    strategies (``side_lane`` names other strategies for that process instead; tests use it)."""
+    strategies (``side_lane`` names other strategies for that process instead; tests use it). The report so far is
+    written to ``json_path`` and given to ``on_save`` after every seed (the suite merges it into its own report)."""
     started = time.perf_counter()
     console = console or Console()
     scenario = holdout if isinstance(holdout, Scenario) else Scenario(
@@ -235,9 +238,14 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
                 "enhancement_factor": enhancement_factors(results)}
 
     def save() -> None:  # after every seed: a run stopped early keeps the seeds it finished
+        if json_path is None and on_save is None:
+            return
+        so_far = report()
         if json_path is not None:
             json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(report(), indent=2))
+            json_path.write_text(json.dumps(so_far, indent=2))
+        if on_save is not None:
+            on_save(so_far)
 
     side = SideLane({seed: problems[seed] for seed in seed_values}, side_lane) if side_lane else None
     threads = torch.get_num_threads()

@@ -84,13 +84,17 @@ def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console:
         for run_strategies, n in runs:
             if not run_strategies or not n:
                 continue
-            part = run_discovery(config, plan, seeds=n, strategies=run_strategies, json_path=None, console=console,
-                                 workers=workers, first_seed=first_seed)
-            part["target"] = config.target
-            report["scenarios"][name] = merge_reports(report["scenarios"].get(name), part)
-            report["scenarios"][name]["description"] = scenario.description
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(report, indent=2))
+
+            def keep(part: dict, before: dict | None = report["scenarios"].get(name), name: str = name) -> None:
+                """Merges the run's seeds so far into the suite's report and writes it: after every seed, so a
+                stopped suite keeps the seeds it finished."""
+                report["scenarios"][name] = merge_reports(before, {**part, "target": config.target})
+                report["scenarios"][name]["description"] = scenario.description
+                json_path.parent.mkdir(parents=True, exist_ok=True)
+                json_path.write_text(json.dumps(report, indent=2))
+
+            keep(run_discovery(config, plan, seeds=n, strategies=run_strategies, json_path=None, console=console,
+                               workers=workers, first_seed=first_seed, on_save=keep))
         best_so_far_plot(report["scenarios"][name], json_path.with_name(f"{json_path.stem}_{name}.png"))
     console.print(suite_table(report, strategies))
     console.print(f"wrote {json_path} and one best-so-far plot per scenario beside it")
@@ -100,10 +104,10 @@ def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console:
 def merge_reports(old: dict | None, new: dict) -> dict:
     """One scenario's report with the seeds of both; a seed in both takes ``new``'s runs. Derived metrics (recall
     at n, EF, acceleration factors) are recomputed from the merged per-seed curves."""
-    if old is None:
-        return new
+    old = old or {**new, "strategies": {}}  # a first run's partial report too lists only the seeds it finished
     merged = {**old, **{k: v for k, v in new.items() if k not in ("strategies", "seed_values", "seeds")}}
-    seeds = sorted(set(old["seed_values"]) | set(new["seed_values"]))
+    seeds = sorted({seed for report in (old, new) for record in report["strategies"].values()  # the seeds run so far
+                    for seed in record["seed_values"]})
     strategies = {}
     for name in dict.fromkeys(list(old["strategies"]) + list(new["strategies"])):
         by_seed: dict[int, dict] = {}
