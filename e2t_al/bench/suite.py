@@ -80,7 +80,8 @@ def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console:
             console.print(f"[yellow]{name}: {', '.join(baybe)} skipped: the BayBE baselines take max and min objectives only[/]")
         elif baybe and scenario.baybe_seeds is not None:
             runs = [(others, seeds), (baybe, max(0, min(seeds, scenario.baybe_seeds - first_seed)))]
-            console.print(f"[yellow]{name}: {', '.join(baybe)} run on seeds < {scenario.baybe_seeds} only (too slow here)[/]")
+            console.print(f"[yellow]{name}: {', '.join(baybe)} " + (f"run on seeds < {scenario.baybe_seeds} only" if scenario.baybe_seeds
+                          else "not run") + " (too slow here; see the suite file)[/]")
         for run_strategies, n in runs:
             if not run_strategies or not n:
                 continue
@@ -90,6 +91,7 @@ def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console:
                 stopped suite keeps the seeds it finished."""
                 report["scenarios"][name] = merge_reports(before, {**part, "target": config.target})
                 report["scenarios"][name]["description"] = scenario.description
+                report["scenarios"][name]["baybe_seeds"] = scenario.baybe_seeds  # None: every seed
                 json_path.parent.mkdir(parents=True, exist_ok=True)
                 json_path.write_text(json.dumps(report, indent=2))
 
