@@ -96,6 +96,11 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert resolve_e2t(AcquisitionConfig(batch_rule="marginal")) == "e2t-gp-qlogei-marginal"
     assert resolve_e2t(AcquisitionConfig(e2t_gp_learn_offset=False, batch_rule="joint")) == "e2t-gp-qlogei-no-offset"
     assert resolve_e2t(AcquisitionConfig(function="qucb", batch_rule="marginal")) == "e2t_gp/gaussian/qucb/marginal"
+    # a setting the strategy leaves at its default is named, unless the surrogate never reads it
+    assert resolve_e2t(AcquisitionConfig(e2t_gp_prior="candidate")) == "e2t-gp-believer with e2t_gp_prior=candidate"
+    assert resolve_e2t(AcquisitionConfig(gp_refit_every=5, gp_max_background=300)) == (
+        "e2t-gp-believer with gp_refit_every=5, gp_max_background=300")
+    assert resolve_e2t(AcquisitionConfig(surrogate="e2t", e2t_gp_prior="candidate", batch_size=8, **joint)) == "e2t-gauss-qlogei"
 
 
 def test_acceleration_factor_and_bootstrap_median_by_hand():

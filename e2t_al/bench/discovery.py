@@ -107,11 +107,22 @@ PER_SEED = ("seed_values", "experiments_to_best", "batches_to_best", "found", "r
 TOP_SHARE = 0.05  # "top-5%" recall: the best 5% of the scope (Liang et al., npj Comput. Mater. 2021)
 
 
+RUN_FIELDS = {"batch_size", "chunk_size"}  # acquisition settings that each run sets, or that change speed only
+UNUSED_BY = {"e2t": {"e2t_gp_prior", "e2t_gp_scope_level", "e2t_gp_learn_offset", "gp_refit_every", "gp_max_background"},
+             "e2t_gp": {"posterior"}}  # settings that a surrogate never reads
+
+
 def resolve_e2t(acquisition: AcquisitionConfig) -> str:
-    """The ``e2t-*`` strategy that the config's acquisition settings are, or a description of them."""
+    """The ``e2t-*`` strategy that the config's acquisition settings are, or a description of them. Settings that
+    the strategy leaves at their defaults but the config changes are named after it (``e2t-gp-believer with
+    e2t_gp_prior=candidate``), so a report never hides them."""
     for name, (family, settings) in STRATEGIES.items():
         if family == "e2t" and settings and all(getattr(acquisition, k) == v for k, v in settings.items()):
-            return name
+            expected = AcquisitionConfig(**settings)
+            ignored = RUN_FIELDS | UNUSED_BY[acquisition.surrogate]
+            changed = [f"{k}={getattr(acquisition, k)}" for k in AcquisitionConfig.model_fields
+                       if k not in ignored and getattr(acquisition, k) != getattr(expected, k)]
+            return name + (f" with {', '.join(changed)}" if changed else "")
     return f"{acquisition.surrogate}/{acquisition.posterior}/{acquisition.function}/{acquisition.batch_rule}"
 
 
