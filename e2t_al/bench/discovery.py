@@ -118,12 +118,18 @@ def resolve_e2t(acquisition: AcquisitionConfig) -> str:
     e2t_gp_prior=candidate``), so a report never hides them."""
     for name, (family, settings) in STRATEGIES.items():
         if family == "e2t" and settings and all(getattr(acquisition, k) == v for k, v in settings.items()):
-            expected = AcquisitionConfig(**settings)
-            ignored = RUN_FIELDS | UNUSED_BY[acquisition.surrogate]
-            changed = [f"{k}={getattr(acquisition, k)}" for k in AcquisitionConfig.model_fields
-                       if k not in ignored and getattr(acquisition, k) != getattr(expected, k)]
-            return name + (f" with {', '.join(changed)}" if changed else "")
-    return f"{acquisition.surrogate}/{acquisition.posterior}/{acquisition.function}/{acquisition.batch_rule}"
+            return name + changed_settings(acquisition, AcquisitionConfig(**settings))
+    described = {k: getattr(acquisition, k) for k in ("surrogate", "posterior", "function", "batch_rule")}
+    return "/".join(map(str, described.values())) + changed_settings(acquisition, AcquisitionConfig(**described))
+
+
+def changed_settings(acquisition: AcquisitionConfig, expected: AcquisitionConfig) -> str:
+    """`` with k=v, …`` for the settings of ``acquisition`` that differ from ``expected`` and that its surrogate reads
+    (per-run and speed-only settings left out), or ``""``."""
+    ignored = RUN_FIELDS | UNUSED_BY[acquisition.surrogate]
+    changed = [f"{k}={getattr(acquisition, k)}" for k in AcquisitionConfig.model_fields
+               if k not in ignored and getattr(acquisition, k) != getattr(expected, k)]
+    return f" with {', '.join(changed)}" if changed else ""
 
 
 @dataclass(frozen=True)
