@@ -168,3 +168,32 @@ def test_auxiliary_regression_loss_trains_a_different_encoder_that_still_extrapo
     assert np.sqrt(np.mean((prediction - y_test) ** 2)) < 0.5 * y_test.std()
     assert not any("readout" in name for name in mixed.encoder.state_dict())  # the readout is discarded
     np.testing.assert_allclose(E2TRegressor.load(mixed.save(tmp_path / "m.pt")).predict(x_test, x_train, y_train), prediction, rtol=1e-5)
+
+
+def test_members_trained_in_threads_start_from_their_own_seeded_weights(monkeypatch):
+    """A campaign trains its members in parallel threads, and torch's generator is global. Here each thread is
+    made to wait between seeding and drawing its weights, so an unguarded seed of one would land in the other."""
+    import threading
+    import time
+
+    import e2t_al.model.e2t as e2t
+
+    inputs, y, keys = synthetic(n_domains=4, per_domain=20)
+    configs = [small_config(seed=seed, max_steps=25, refit_on_all=False) for seed in (0, 1)]
+    alone = [E2TRegressor(c).fit(inputs, y, keys, progress=False) for c in configs]
+    build = e2t.build_encoder
+
+    def slow_build(*args, **kwargs):
+        time.sleep(0.3)  # the other thread seeds meanwhile, unless the lock holds it back
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(e2t, "build_encoder", slow_build)
+    together = [E2TRegressor(c) for c in configs]
+    threads = [threading.Thread(target=m.fit, args=(inputs, y, keys), kwargs={"progress": False}) for m in together]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for a, b in zip(alone, together):
+        for p, q in zip(a.encoder.parameters(), b.encoder.parameters()):
+            torch.testing.assert_close(p, q, rtol=0, atol=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,12 @@ from e2t_al.model.inputs import CrystalGraphInputs, DescriptorInputs, MaterialIn
 from e2t_al.model.ridge_head import RidgeFit, fit_ridge
 from e2t_al.model.targets import TargetScaling
 from e2t_al.model.training import TrainingHistory, train_with_early_stopping
+
+# Members trained in parallel threads (a campaign's `task_runner: threads`) share torch's global generator: without
+# the lock, one member's seed could land between another's seeding and its weight draw, and a seeded campaign would
+# start from different weights from run to run. Dropout draws during training still use that generator, so only
+# members without dropout are bit-reproducible when trained in threads.
+INITIAL_WEIGHTS_LOCK = threading.Lock()
 
 EMBED_CHUNK = 2048  # materials embedded at once at prediction time
 
@@ -90,11 +97,12 @@ class E2TRegressor:
     def _train(self, inputs, y, domain_keys, train_index, training, progress, validate=True) -> TrainingHistory:
         """Fresh encoder, meta-trained on episodes drawn from ``train_index``; validated on the held-out domains."""
         cfg = self.config
-        torch.manual_seed(training.seed)
-        sampler = EpisodeSampler([domain_keys[i] for i in train_index], cfg.episodes, seed=training.seed,
-                                 targets=np.asarray(y)[train_index])
-        self.encoder = build_encoder(inputs, cfg.encoder)
-        readout = torch.nn.Linear(cfg.encoder.embedding_dim, 1) if training.auxiliary_regression_weight > 0 else None
+        with INITIAL_WEIGHTS_LOCK:  # seeding and drawing the initial weights from torch's one global generator
+            torch.manual_seed(training.seed)
+            sampler = EpisodeSampler([domain_keys[i] for i in train_index], cfg.episodes, seed=training.seed,
+                                     targets=np.asarray(y)[train_index])
+            self.encoder = build_encoder(inputs, cfg.encoder)
+            readout = torch.nn.Linear(cfg.encoder.embedding_dim, 1) if training.auxiliary_regression_weight > 0 else None
         trained = torch.nn.ModuleDict({"encoder": self.encoder, "readout": readout}) if readout is not None else self.encoder
 
         def training_loss() -> torch.Tensor:
