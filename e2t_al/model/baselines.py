@@ -13,7 +13,7 @@ from e2t_al.config import E2TConfig
 from e2t_al.model.encoders import build_encoder
 from e2t_al.model.inputs import MaterialInputs
 from e2t_al.model.targets import TargetScaling
-from e2t_al.model.training import train_with_early_stopping
+from e2t_al.model.training import seeded, train_with_early_stopping
 
 VALIDATION_FRACTION = 0.1
 BATCH_SIZE = 128
@@ -30,15 +30,15 @@ class RegressionNN:
 
     def fit(self, inputs: MaterialInputs, targets: np.ndarray, progress: bool = True) -> "RegressionNN":
         cfg = self.config
-        torch.manual_seed(cfg.training.seed)
         rng = np.random.default_rng(cfg.training.seed)
         self.target_scaling_ = TargetScaling(cfg.target_transform).fit(targets)  # the same target units as E2T
         y = self.target_scaling_.scaled(targets)
         order = rng.permutation(len(inputs))
         n_val = max(1, int(len(order) * VALIDATION_FRACTION))
         val, train = torch.as_tensor(order[:n_val]), order[n_val:]
-        encoder = build_encoder(inputs, cfg.encoder)
-        self.network = torch.nn.Sequential(encoder, torch.nn.Linear(cfg.encoder.embedding_dim, 1))
+        with seeded(cfg.training.seed):  # the initial weights
+            encoder = build_encoder(inputs, cfg.encoder)
+            self.network = torch.nn.Sequential(encoder, torch.nn.Linear(cfg.encoder.embedding_dim, 1))
 
         def training_loss() -> torch.Tensor:
             batch = torch.as_tensor(rng.choice(train, size=min(BATCH_SIZE, len(train)), replace=False))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,7 @@ from e2t_al.model.episodes import Episode, EpisodeSampler
 from e2t_al.model.inputs import CrystalGraphInputs, DescriptorInputs, MaterialInputs, subset_inputs
 from e2t_al.model.ridge_head import RidgeFit, fit_ridge
 from e2t_al.model.targets import TargetScaling
-from e2t_al.model.training import TrainingHistory, train_with_early_stopping
-
-# Members trained in parallel threads (a campaign's `task_runner: threads`) share torch's global generator: without
-# the lock, one member's seed could land between another's seeding and its weight draw, and a seeded campaign would
-# start from different weights from run to run. Dropout draws during training still use that generator, so only
-# members without dropout are bit-reproducible when trained in threads.
-INITIAL_WEIGHTS_LOCK = threading.Lock()
+from e2t_al.model.training import TrainingHistory, seeded, train_with_early_stopping
 
 EMBED_CHUNK = 2048  # materials embedded at once at prediction time
 
@@ -97,10 +90,9 @@ class E2TRegressor:
     def _train(self, inputs, y, domain_keys, train_index, training, progress, validate=True) -> TrainingHistory:
         """Fresh encoder, meta-trained on episodes drawn from ``train_index``; validated on the held-out domains."""
         cfg = self.config
-        with INITIAL_WEIGHTS_LOCK:  # seeding and drawing the initial weights from torch's one global generator
-            torch.manual_seed(training.seed)
-            sampler = EpisodeSampler([domain_keys[i] for i in train_index], cfg.episodes, seed=training.seed,
-                                     targets=np.asarray(y)[train_index])
+        sampler = EpisodeSampler([domain_keys[i] for i in train_index], cfg.episodes, seed=training.seed,
+                                 targets=np.asarray(y)[train_index])
+        with seeded(training.seed):  # the initial weights
             self.encoder = build_encoder(inputs, cfg.encoder)
             readout = torch.nn.Linear(cfg.encoder.embedding_dim, 1) if training.auxiliary_regression_weight > 0 else None
         trained = torch.nn.ModuleDict({"encoder": self.encoder, "readout": readout}) if readout is not None else self.encoder
@@ -166,8 +158,8 @@ class E2TRegressor:
             return tuned._episode_loss(inputs, y, everything, [episode() for _ in range(self.config.training.episodes_per_step)])
 
         steps = self.config.training.model_copy(update={"max_steps": config.finetune_steps, "learning_rate": config.finetune_learning_rate})
-        torch.manual_seed(seed)
-        train_with_early_stopping(tuned.encoder, training_loss, None, steps, description="fine-tune", progress=progress)
+        with seeded(seed):
+            train_with_early_stopping(tuned.encoder, training_loss, None, steps, description="fine-tune", progress=progress)
         return tuned
 
     def _validation_mse(self, inputs, y, domain_keys, train_index) -> float:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
+import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -11,6 +12,22 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from e2t_al.config import TrainingConfig
+
+
+# Members trained in parallel threads (a campaign's `task_runner: threads`) share torch's global generator: without
+# the lock, one member's seed could land between another's seeding and its weight draw, and a seeded campaign would
+# start from different weights from run to run.
+GLOBAL_GENERATOR_LOCK = threading.Lock()
+
+
+@contextmanager
+def seeded(seed: int):
+    """torch's global generator seeded with ``seed`` for the block, and no other thread seeds or draws through
+    ``seeded`` meanwhile. Draws after the block (dropout during training) share the generator with other threads,
+    so only what the block draws is reproducible when several threads train."""
+    with GLOBAL_GENERATOR_LOCK:
+        torch.manual_seed(seed)
+        yield
 
 
 @dataclass
