@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from e2t_al.acquisition.batch import Objective
-from e2t_al.bench.discovery import run_discovery
+from e2t_al.bench.discovery import discovery_table, run_discovery
 from e2t_al.config import CampaignConfig
 from e2t_al.data import DataError
 
@@ -41,6 +41,8 @@ def test_discovery_report_has_the_contracted_keys_and_consistent_metrics(mp, tmp
                 assert batches == -(-hit // 3)
             else:  # counted as budget + 1 (and batches + 1), marked by found
                 assert hit == 7 and batches == 3
+    headers = [column.header for column in discovery_table(saved).columns]
+    assert "top-5% recall @6" in headers and "EF @6" in headers  # the table names the point it reports
 
 
 def test_baybe_baseline_proposes_distinct_unmeasured_candidates_towards_the_objective():

@@ -627,7 +627,9 @@ def discovery_table(report: dict) -> Table:
     table = Table(title=f"{report['dataset']} {report['holdout']}: batches to find "
                         f"{'an in-window material' if window else report['best']['candidate']} (budget {report['budget']}, "
                         f"batch {report['batch']}, pool {report['pool_size']}, {report['seeds']} seeds; median [90% bootstrap])")
-    columns = ["strategy", "batches to best", "experiments to best", "top-5% recall @" + "/@".join(map(str, recall_points(report["budget"]))), "EF @20",
+    ef_point = min(20, report["budget"])
+    columns = ["strategy", "batches to best", "experiments to best",
+               "top-5% recall @" + "/@".join(map(str, recall_points(report["budget"]))), f"EF @{ef_point}",
                "AF random", "AF gp-qlogei", "s / run"] + (["in-window hits"] if window else [])
     for column in columns:
         table.add_column(column)
@@ -636,7 +638,7 @@ def discovery_table(report: dict) -> Table:
             continue
         label = name + (f" ({record['resolved']})" if record.get("resolved") else "")
         recalls = "/".join(f"{np.mean(v):.2f}" for v in record["top5_recall"].values())
-        ef = report["enhancement_factor"].get(name, {}).get(f"@{min(20, report['budget'])}")
+        ef = report["enhancement_factor"].get(name, {}).get(f"@{ef_point}")
         row = [label, interval_text(record["batches_to_best"], record["found"]),
                interval_text(record["experiments_to_best"], record["found"]), recalls,
                "-" if ef is None else f"{ef:.2f}", interval_text(record["af_random"]), interval_text(record["af_gp"]),
