@@ -177,3 +177,22 @@ def test_a_suite_stopped_half_way_keeps_the_seeds_it_finished(tmp_path, monkeypa
     scenario = json.loads(out.read_text())["scenarios"]["gef"]
     assert scenario["seed_values"] == [4] and scenario["seeds"] == 1  # the finished seed, not the three planned
     assert scenario["strategies"]["random"]["experiments_to_best"] == [3]
+
+
+def test_check_scenarios_are_not_development_scenarios():
+    """configs/discovery_checks.yaml exists to test settings on campaigns nobody chose them on: none of its scenarios
+    may repeat one of configs/discovery_suite.yaml's (same data set, target, unexplored domains and objective)."""
+    from pathlib import Path
+
+    from e2t_al.bench.suite import SuiteConfig
+    from e2t_al.config import load_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    development, checks = (load_config(configs / name, SuiteConfig) for name in ("discovery_suite.yaml", "discovery_checks.yaml"))
+
+    def campaign(scenario) -> tuple:
+        return scenario.dataset, scenario.target, tuple(sorted(scenario.holdout)), parse_objective(scenario.objective)
+
+    assert checks.scenarios and not set(checks.scenarios) & set(development.scenarios)
+    assert not {campaign(s) for s in checks.scenarios.values()} & {campaign(s) for s in development.scenarios.values()}
+    assert "e2t" in checks.strategies and "gp-qlogei" in checks.strategies
