@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +12,8 @@ import yaml
 from e2t_al.acquisition.batch import Objective
 from e2t_al.acquisition.objectives import parse_objective
 from e2t_al.bench.discovery import Scenario, acceleration, median_interval, resolve_e2t, run_discovery
-from e2t_al.bench.suite import merge_reports, run_suite
-from e2t_al.config import AcquisitionConfig, CampaignConfig
+from e2t_al.bench.suite import SuiteConfig, merge_reports, run_suite
+from e2t_al.config import AcquisitionConfig, CampaignConfig, load_config
 
 TINY_MODEL = {"members": 1, "model": {"encoder": {"descriptors": ["composition"], "hidden": [32], "embedding_dim": 8},
                                       "training": {"max_steps": 20, "validation_domains": 1, "validate_every": 10}}}
@@ -182,16 +183,12 @@ def test_a_suite_stopped_half_way_keeps_the_seeds_it_finished(tmp_path, monkeypa
 def test_check_scenarios_are_not_development_scenarios():
     """configs/discovery_checks.yaml exists to test settings on campaigns nobody chose them on: none of its scenarios
     may repeat one of configs/discovery_suite.yaml's (same data set, target, unexplored domains and objective)."""
-    from pathlib import Path
-
-    from e2t_al.bench.suite import SuiteConfig
-    from e2t_al.config import load_config
-
     configs = Path(__file__).resolve().parents[1] / "configs"
     development, checks = (load_config(configs / name, SuiteConfig) for name in ("discovery_suite.yaml", "discovery_checks.yaml"))
 
-    def campaign(scenario) -> tuple:
-        return scenario.dataset, scenario.target, tuple(sorted(scenario.holdout)), parse_objective(scenario.objective)
+    def campaign(scenario) -> tuple:  # a scenario without a target takes its model config's
+        target = scenario.target or load_config(scenario.config or configs / f"discovery_{scenario.dataset}.yaml", CampaignConfig).target
+        return scenario.dataset, target, tuple(sorted(scenario.holdout)), parse_objective(scenario.objective)
 
     assert checks.scenarios and not set(checks.scenarios) & set(development.scenarios)
     assert not {campaign(s) for s in checks.scenarios.values()} & {campaign(s) for s in development.scenarios.values()}
