@@ -13,6 +13,7 @@ from e2t_al.acquisition.batch import Objective
 from e2t_al.acquisition.objectives import parse_objective
 from e2t_al.bench.discovery import Scenario, acceleration, median_interval, resolve_e2t, run_discovery
 from e2t_al.bench.suite import SuiteConfig, merge_reports, run_suite
+from e2t_al.cli.bench import discovery_config
 from e2t_al.config import AcquisitionConfig, CampaignConfig, load_config
 
 TINY_MODEL = {"members": 1, "model": {"encoder": {"descriptors": ["composition"], "hidden": [32], "embedding_dim": 8},
@@ -187,7 +188,7 @@ def test_check_scenarios_are_not_development_scenarios():
     development, checks = (load_config(configs / name, SuiteConfig) for name in ("discovery_suite.yaml", "discovery_checks.yaml"))
 
     def campaign(scenario) -> tuple:  # a scenario without a target takes its model config's
-        target = scenario.target or load_config(scenario.config or configs / f"discovery_{scenario.dataset}.yaml", CampaignConfig).target
+        target = discovery_config(scenario.dataset, scenario.config, scenario.target, None).target
         return scenario.dataset, target, tuple(sorted(scenario.holdout)), parse_objective(scenario.objective)
 
     assert checks.scenarios and not set(checks.scenarios) & set(development.scenarios)
