@@ -13,7 +13,6 @@ from e2t_al.acquisition.batch import Objective
 from e2t_al.acquisition.objectives import parse_objective
 from e2t_al.bench.discovery import Scenario, acceleration, median_interval, resolve_e2t, run_discovery
 from e2t_al.bench.suite import SuiteConfig, merge_reports, run_suite
-from e2t_al.cli.bench import discovery_config
 from e2t_al.config import AcquisitionConfig, CampaignConfig, load_config
 
 TINY_MODEL = {"members": 1, "model": {"encoder": {"descriptors": ["composition"], "hidden": [32], "embedding_dim": 8},
@@ -81,6 +80,26 @@ def test_scenario_options_are_checked(tmp_path):
     for options, message in (({"source_fraction": 0.0}, "source-fraction"), ({"noise": -1.0}, "noise")):
         with pytest.raises(DataError, match=message):
             run_discovery(tiny_config(), Scenario(("Li",), Objective(), 6, 3, **options), seeds=1, strategies=["random"])
+
+
+def test_a_scenario_resolves_its_campaign_config_and_refuses_another_data_sets(tmp_path):
+    """``ScenarioConfig.campaign_config``: the data set's discovery config with the scenario's target; a model config
+    written for another data set is an error naming both, and the suite names the scenario."""
+    from e2t_al.bench.suite import ScenarioConfig
+    from e2t_al.data import DataError
+
+    scenario = ScenarioConfig(dataset="hoip", target="band_gap_HSE06", holdout=["Sn-Cl"])
+    assert scenario.campaign_config(tmp_path).dataset == "hoip"
+    assert scenario.campaign_config(tmp_path).target == "band_gap_HSE06" and scenario.campaign_config(tmp_path).data_dir == tmp_path
+    polymers_config = Path(__file__).resolve().parents[1] / "configs" / "discovery_polymers.yaml"
+    wrong = scenario.model_copy(update={"config": polymers_config})
+    with pytest.raises(DataError, match="is for data set 'polymers', not 'hoip'"):
+        wrong.campaign_config()
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump({"strategies": ["random"], "scenarios": {"wrong": {
+        "dataset": "hoip", "holdout": ["Sn-Cl"], "config": str(polymers_config)}}}))
+    with pytest.raises(DataError, match="scenario wrong: .*is for data set 'polymers'"):
+        run_suite(suite, 1, 0, tmp_path / "report.json")
 
 
 def test_target_window_objective_parses_and_e2t_resolves():
@@ -188,7 +207,7 @@ def test_check_scenarios_are_not_development_scenarios():
     development, checks = (load_config(configs / name, SuiteConfig) for name in ("discovery_suite.yaml", "discovery_checks.yaml"))
 
     def campaign(scenario) -> tuple:  # a scenario without a target takes its model config's
-        target = discovery_config(scenario.dataset, scenario.config, scenario.target, None).target
+        target = scenario.campaign_config().target
         return scenario.dataset, target, tuple(sorted(scenario.holdout)), parse_objective(scenario.objective)
 
     assert checks.scenarios and not set(checks.scenarios) & set(development.scenarios)

@@ -62,7 +62,8 @@ from e2t_al.bench import seed_range  # noqa: E402
 from e2t_al.bench.baybe_baseline import SOURCE_PER_TASK, TARGET_TASK, BayBEProposer, BayBETransferProposer  # noqa: E402
 from e2t_al.campaign.setup import create_campaign_from_config, in_domains  # noqa: E402
 from e2t_al.campaign.state import campaign_scope, domain_keys, read_state  # noqa: E402
-from e2t_al.config import AcquisitionConfig, CampaignConfig  # noqa: E402
+from e2t_al.config import AcquisitionConfig, CampaignConfig, load_config  # noqa: E402
+from e2t_al.data.paths import PROJECT_ROOT  # noqa: E402
 from e2t_al.data import DataError, MaterialsDataset, load_dataset  # noqa: E402
 from e2t_al.model.ensemble import E2TEnsemble  # noqa: E402
 from e2t_al.model.inputs import DescriptorInputs  # noqa: E402
@@ -110,6 +111,17 @@ TOP_SHARE = 0.05  # "top-5%" recall: the best 5% of the scope (Liang et al., npj
 RUN_FIELDS = {"batch_size", "chunk_size"}  # acquisition settings that each run sets, or that change speed only
 UNUSED_BY = {"e2t": {"e2t_gp_prior", "e2t_gp_scope_level", "e2t_gp_learn_offset", "gp_refit_every", "gp_max_background"},
              "e2t_gp": {"posterior"}}  # settings that a surrogate never reads
+
+
+def discovery_model_config(dataset: str, config: Path | None = None, target: str | None = None,
+                           data_dir: Path | None = None) -> CampaignConfig:
+    """The campaign config a discovery run's model uses: ``config`` (default ``configs/discovery_<dataset>.yaml``),
+    checked to be for ``dataset``, with ``target`` and ``data_dir`` replacing its own where given."""
+    config_path = config or PROJECT_ROOT / "configs" / f"discovery_{dataset}.yaml"
+    campaign_config = load_config(config_path, CampaignConfig)
+    if campaign_config.dataset != dataset:
+        raise DataError(f"{config_path} is for data set {campaign_config.dataset!r}, not {dataset!r}")
+    return campaign_config.model_copy(update={k: v for k, v in {"target": target, "data_dir": data_dir}.items() if v})
 
 
 def resolve_e2t(acquisition: AcquisitionConfig) -> str:

@@ -19,10 +19,9 @@ from rich.table import Table
 from e2t_al.acquisition.batch import Objective
 from e2t_al.acquisition.objectives import parse_objective
 from e2t_al.bench.discovery import (PER_SEED, STRATEGIES, Scenario, best_so_far_plot, derived_metrics,
-                                    enhancement_factors, interval_text, run_discovery)
+                                    discovery_model_config, enhancement_factors, interval_text, run_discovery)
 from e2t_al.config import CampaignConfig, Strict, load_config
 from e2t_al.data import DataError
-from e2t_al.data.paths import PROJECT_ROOT
 
 BAYBE_STRATEGIES = ("baybe", "baybe-transfer")  # slow: run on a scenario's first baybe_seeds seeds only
 
@@ -40,6 +39,11 @@ class ScenarioConfig(Strict):
     config: Path | None = None  # campaign YAML for the model; default configs/discovery_<dataset>.yaml
     baybe_seeds: int | None = None  # baybe and baybe-transfer on fewer seeds where they are too slow (the report says so)
     description: str = ""
+
+    def campaign_config(self, data_dir: Path | None = None) -> CampaignConfig:
+        """The campaign config of the scenario's model (its ``config``, ``dataset``, ``target``; see
+        ``discovery_model_config``)."""
+        return discovery_model_config(self.dataset, self.config, self.target, data_dir)
 
 
 class SuiteConfig(Strict):
@@ -66,10 +70,10 @@ def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console:
     for name in names:
         scenario = suite.scenarios[name]
         console.rule(f"scenario {name}" + (f": {scenario.description}" if scenario.description else ""))
-        config = load_config(scenario.config or PROJECT_ROOT / "configs" / f"discovery_{scenario.dataset}.yaml", CampaignConfig)
-        if config.dataset != scenario.dataset:
-            raise DataError(f"scenario {name}: its model config is for {config.dataset!r}, not {scenario.dataset!r}")
-        config = config.model_copy(update={k: v for k, v in {"target": scenario.target, "data_dir": data_dir}.items() if v})
+        try:
+            config = scenario.campaign_config(data_dir)
+        except DataError as exc:
+            raise DataError(f"scenario {name}: {exc}") from exc
         plan = Scenario(tuple(scenario.holdout), Objective(*parse_objective(scenario.objective)), suite.budget,
                         suite.batch, scenario.pool, scenario.source_fraction, scenario.noise)
         baybe = [s for s in strategies if s in BAYBE_STRATEGIES]

@@ -139,10 +139,10 @@ def bench_discovery(
     """Batches and experiments until each strategy finds the scope's best material, top-5% recall, EF, acceleration."""
     from e2t_al.acquisition.batch import Objective
     from e2t_al.acquisition.objectives import parse_objective
-    from e2t_al.bench.discovery import Scenario, run_discovery
+    from e2t_al.bench.discovery import Scenario, discovery_model_config, run_discovery
 
     try:
-        cfg = discovery_config(dataset, config, target, data_dir)
+        cfg = discovery_model_config(dataset, config, target, data_dir)
         scenario = Scenario(tuple(h.strip() for h in holdout.split(",") if h.strip()), Objective(*parse_objective(objective)),
                             budget, batch, pool, source_fraction, noise)
         run_discovery(cfg, scenario, seeds=seeds, strategies=[s.strip() for s in strategies.split(",") if s.strip()],
@@ -150,15 +150,6 @@ def bench_discovery(
     except ValueError as exc:
         fail(str(exc))
 
-
-
-def discovery_config(dataset: str, config: Optional[Path], target: Optional[str], data_dir: Optional[Path]):
-    from e2t_al.config import CampaignConfig
-
-    cfg = load_config(config or CONFIG_DIR / f"discovery_{dataset}.yaml", CampaignConfig)
-    if cfg.dataset != dataset:
-        raise DataError(f"config is for data set {cfg.dataset!r}, not {dataset!r}")
-    return cfg.model_copy(update={k: v for k, v in {"target": target, "data_dir": data_dir}.items() if v})
 
 
 
