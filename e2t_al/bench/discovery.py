@@ -63,8 +63,8 @@ from e2t_al.bench.baybe_baseline import SOURCE_PER_TASK, TARGET_TASK, BayBEPropo
 from e2t_al.campaign.setup import create_campaign_from_config, in_domains  # noqa: E402
 from e2t_al.campaign.state import campaign_scope, domain_keys, read_state  # noqa: E402
 from e2t_al.config import AcquisitionConfig, CampaignConfig, load_config  # noqa: E402
-from e2t_al.data.paths import PROJECT_ROOT  # noqa: E402
 from e2t_al.data import DataError, MaterialsDataset, load_dataset  # noqa: E402
+from e2t_al.data.paths import PROJECT_ROOT  # noqa: E402
 from e2t_al.model.ensemble import E2TEnsemble  # noqa: E402
 from e2t_al.model.inputs import DescriptorInputs  # noqa: E402
 from e2t_al.campaign.reports import campaign_experiments  # noqa: E402
