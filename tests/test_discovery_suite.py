@@ -12,7 +12,7 @@ import yaml
 from e2t_al.acquisition.batch import Objective
 from e2t_al.acquisition.objectives import parse_objective
 from e2t_al.bench.discovery import Scenario, acceleration, median_interval, resolve_e2t, run_discovery
-from e2t_al.bench.suite import SuiteConfig, merge_reports, run_suite
+from e2t_al.bench.suite import ScenarioConfig, SuiteConfig, merge_reports, run_suite
 from e2t_al.config import AcquisitionConfig, CampaignConfig, load_config
 
 TINY_MODEL = {"members": 1, "model": {"encoder": {"descriptors": ["composition"], "hidden": [32], "embedding_dim": 8},
@@ -85,7 +85,6 @@ def test_scenario_options_are_checked(tmp_path):
 def test_a_scenario_resolves_its_campaign_config_and_refuses_another_data_sets(tmp_path):
     """``ScenarioConfig.campaign_config``: the data set's discovery config with the scenario's target; a model config
     written for another data set is an error naming both, and the suite names the scenario."""
-    from e2t_al.bench.suite import ScenarioConfig
     from e2t_al.data import DataError
 
     scenario = ScenarioConfig(dataset="hoip", target="band_gap_HSE06", holdout=["Sn-Cl"])
