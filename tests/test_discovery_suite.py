@@ -88,8 +88,8 @@ def test_a_scenario_resolves_its_campaign_config_and_refuses_another_data_sets(t
     from e2t_al.data import DataError
 
     scenario = ScenarioConfig(dataset="hoip", target="band_gap_HSE06", holdout=["Sn-Cl"])
-    assert scenario.campaign_config(tmp_path).dataset == "hoip"
-    assert scenario.campaign_config(tmp_path).target == "band_gap_HSE06" and scenario.campaign_config(tmp_path).data_dir == tmp_path
+    resolved = scenario.campaign_config(tmp_path)
+    assert resolved.dataset == "hoip" and resolved.target == "band_gap_HSE06" and resolved.data_dir == tmp_path
     polymers_config = Path(__file__).resolve().parents[1] / "configs" / "discovery_polymers.yaml"
     wrong = scenario.model_copy(update={"config": polymers_config})
     with pytest.raises(DataError, match="is for data set 'polymers', not 'hoip'"):

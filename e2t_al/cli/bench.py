@@ -151,8 +151,6 @@ def bench_discovery(
         fail(str(exc))
 
 
-
-
 @bench_app.command("discovery-suite")
 def bench_discovery_suite(
     suite: Path = typer.Option(CONFIG_DIR / "discovery_suite.yaml", help="the suite YAML: strategies and named scenarios"),
