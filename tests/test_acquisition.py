@@ -375,6 +375,39 @@ def test_e2t_gp_learns_a_domain_like_a_gp(tiny):
     assert np.abs(mean[rest] - y[rest]).mean() < 0.5 * np.abs(prior.numpy()[rest] - y[rest]).mean()
 
 
+def test_e2t_gp_prior_by_evidence_keeps_the_levels_until_the_scope_is_measured_then_takes_the_likelier(tiny):
+    """``by_evidence``: the domain levels while the scope has no measurement; then the levels where the measurements
+    follow them, a flat prior mean where they are flat, and between refits the last fit's choice."""
+    from e2t_al.acquisition.e2t_gp import domain_level
+    from e2t_al.acquisition.surrogates import e2t_surrogate
+
+    X, y, domains, ensemble = tiny
+    config = AcquisitionConfig(e2t_gp_prior="by_evidence", gp_refit_every=3)
+    scope = domains == "C-Y"
+    measured = ~scope
+    levels = domain_level(E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured]))
+                          .own_domain_held_out_mean(X, np.flatnonzero(measured), domains), domains).numpy()
+    assert np.ptp(levels) > 0.3  # the domains' levels differ, so the two priors differ
+    unmeasured = e2t_surrogate(config, ensemble, X, measured, y[measured], domains, in_scope=scope)
+    assert unmeasured.prior == "domain_level"
+    plain = e2t_surrogate(AcquisitionConfig(), ensemble, X, measured, y[measured], domains, in_scope=scope)
+    np.testing.assert_allclose(pool_predictions(unmeasured.model, unmeasured.pool_X)[0],
+                               pool_predictions(plain.model, plain.pool_X)[0])
+
+    measured[np.flatnonzero(scope)[:3]] = True
+    rng = np.random.default_rng(1)
+    trend = 0.5 * X[:, 0] + 0.02 * rng.normal(size=len(X))
+    follows_levels, flat_values = levels + trend, 1.0 + trend
+    chosen = {}
+    for name, values in (("follows the levels", follows_levels), ("flat", flat_values)):
+        chosen[name] = e2t_surrogate(config, ensemble, X, measured, values[measured], domains, in_scope=scope)
+    assert chosen["follows the levels"].prior == "domain_level"
+    assert chosen["flat"].prior == "flat"
+    kept = e2t_surrogate(config, ensemble, X, measured, follows_levels[measured], domains, batch_number=1,
+                         previous=chosen["flat"].model, in_scope=scope)  # no refit at batch 1: conditioned only
+    assert kept.prior == "flat"
+
+
 def test_domain_level_and_the_scope_level_kernel(tiny):
     """The domain level is each domain's mean; the scope-level term adds its variance u² to every candidate of the
     scope's domains and nothing elsewhere, and correlates a scope domain's candidates with each other only."""

@@ -3,17 +3,21 @@ the campaign loop and the discovery benchmark.
 
 - ``e2t``: the E2T ensemble with every measurement as its support set, its members' predictions over the pool
   computed once (``PooledEnsembleModel``; the acquisition searches over pool indices).
-- ``e2t_gp``: the E2T-informed GP (``e2t_al.acquisition.e2t_gp``) on the mean-imputed descriptors.
+- ``e2t_gp``: the E2T-informed GP (``e2t_al.acquisition.e2t_gp``) on the mean-imputed descriptors. Its prior mean
+  (``e2t_gp_prior``) is E2T's domain levels, E2T's per-candidate prediction, or, ``by_evidence``, whichever of the
+  domain levels and a flat prior mean the fitted marginal likelihood prefers once the scope has a measurement.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from botorch.models import SingleTaskGP
 from botorch.models.model import Model
+from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from e2t_al.acquisition.e2t_gp import domain_level, fit_e2t_gp, pool_inputs
 from e2t_al.acquisition.fit_memo import GPFitMemo
@@ -22,6 +26,7 @@ from e2t_al.config import AcquisitionConfig
 from e2t_al.model.ensemble import E2TEnsemble
 
 GP_REFIT_ITERATIONS = 20  # L-BFGS steps of a warm-started refit
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +37,7 @@ class PoolSurrogate:
     model: Model
     pool_X: torch.Tensor
     ensemble_model: E2TEnsembleModel
+    prior: str = "ensemble"  # the e2t_gp's prior mean: "domain_level", "candidate" or "flat"
 
 
 def gp_schedule(batch_number: int, refit_every: int, previous: SingleTaskGP | None) -> tuple[int, bool]:
@@ -55,7 +61,8 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
         pooled = model.on_pool(torch.as_tensor(features), config.chunk_size)
         return PoolSurrogate(pooled, torch.arange(len(features), dtype=torch.float64).unsqueeze(-1), model)
     prior_mean = model.own_domain_held_out_mean(features, np.flatnonzero(measured), domains)
-    if config.e2t_gp_prior == "domain_level":
+    prior = "candidate" if config.e2t_gp_prior == "candidate" else "domain_level"
+    if prior == "domain_level":
         prior_mean = domain_level(prior_mean, domains)
     pool_X = pool_inputs(mean_imputed(features), domains)
     steps, refit = gp_schedule(batch_number, config.gp_refit_every, previous)
@@ -65,10 +72,41 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
     values = np.full(len(features), np.nan)
     values[measured] = measured_y
     train = gp_training_rows(pool_X[:, :-2].numpy(), measured, in_scope, config.gp_max_background)
-    gp = fit_e2t_gp(pool_X, prior_mean, train, values[train], max_iterations=steps,
-                    warm_start=previous, memo=memo, refit=refit, level_std=level_std,
-                    learn_offset=config.e2t_gp_learn_offset)
-    return PoolSurrogate(gp, pool_X, model)
+    priors = {prior: prior_mean}
+    if config.e2t_gp_prior == "by_evidence" and in_scope is not None and (measured & in_scope).any():
+        # the training values' mean, which the GP's outcome standardisation maps to 0: a plain constant mean c
+        flat = torch.full_like(prior_mean, float(np.mean(values[train])))
+        # compared when the hyper-parameters are fitted; in between, the last fit's choice is conditioned on
+        priors = {prior: prior_mean, "flat": flat} if refit else (
+            {"flat": flat} if has_flat_prior(previous) else priors)
+    fits = {name: fit_e2t_gp(pool_X, table, train, values[train], max_iterations=steps, warm_start=previous,
+                             memo=memo, refit=refit, level_std=level_std, learn_offset=config.e2t_gp_learn_offset)
+            for name, table in priors.items()}
+    if len(fits) > 1:
+        evidence = {name: fitted_log_likelihood(gp) for name, gp in fits.items()}
+        prior = max(evidence, key=evidence.get)
+        log.info("e2t_gp prior mean by evidence: %s (marginal log likelihood per row: %s)", prior,
+                 ", ".join(f"{name} {value:.4f}" for name, value in evidence.items()))
+    else:
+        prior = next(iter(fits))
+    return PoolSurrogate(fits[prior], pool_X, model, prior)
+
+
+def has_flat_prior(gp: SingleTaskGP | None) -> bool:
+    """Whether an E2T-informed GP's prior mean table is one constant (the ``flat`` prior of ``by_evidence``)."""
+    table = getattr(getattr(gp, "mean_module", None), "table", None)
+    return table is not None and bool(torch.all(table == table[0]))
+
+
+def fitted_log_likelihood(gp: SingleTaskGP) -> float:
+    """The exact marginal log likelihood of a fitted GP's training data per training row (with its hyper-parameters'
+    log prior, as the fit maximised it)."""
+    gp.train()
+    try:
+        with torch.no_grad():
+            return float(ExactMarginalLogLikelihood(gp.likelihood, gp)(gp(*gp.train_inputs), gp.train_targets))
+    finally:
+        gp.eval()
 
 
 def gp_training_rows(descriptors: np.ndarray, measured: np.ndarray, in_scope: np.ndarray | None,
