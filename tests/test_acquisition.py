@@ -398,9 +398,8 @@ def test_e2t_gp_prior_by_evidence_keeps_the_levels_until_the_scope_is_measured_t
     rng = np.random.default_rng(1)
     trend = 0.5 * X[:, 0] + 0.02 * rng.normal(size=len(X))
     follows_levels, flat_values = levels + trend, 1.0 + trend
-    chosen = {}
-    for name, values in (("follows the levels", follows_levels), ("flat", flat_values)):
-        chosen[name] = e2t_surrogate(config, ensemble, X, measured, values[measured], domains, in_scope=scope)
+    chosen = {name: e2t_surrogate(config, ensemble, X, measured, values[measured], domains, in_scope=scope)
+              for name, values in (("follows the levels", follows_levels), ("flat", flat_values))}
     assert chosen["follows the levels"].prior == "domain_level"
     assert chosen["flat"].prior == "flat"
     kept = e2t_surrogate(config, ensemble, X, measured, follows_levels[measured], domains, batch_number=1,

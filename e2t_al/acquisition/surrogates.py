@@ -54,7 +54,8 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
                   in_scope: np.ndarray | None = None) -> PoolSurrogate:
     """The configured E2T surrogate over ``features (n, d)``, given the measured rows ``measured (n,)`` and their
     values ``measured_y``. ``previous``: the last batch's ``e2t_gp`` (warm start, or kept hyper-parameters).
-    ``in_scope (n,)``: the campaign's scope (for ``e2t_gp_scope_level``)."""
+    ``in_scope (n,)``: the campaign's scope (for ``e2t_gp_scope_level`` and ``by_evidence``; without one,
+    ``by_evidence`` keeps the domain levels)."""
     measured = np.asarray(measured, dtype=bool)
     model = E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(measured_y))
     if config.surrogate == "e2t":
@@ -76,9 +77,10 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
     if config.e2t_gp_prior == "by_evidence" and in_scope is not None and (measured & in_scope).any():
         # the training values' mean, which the GP's outcome standardisation maps to 0: a plain constant mean c
         flat = torch.full_like(prior_mean, float(np.mean(values[train])))
-        # compared when the hyper-parameters are fitted; in between, the last fit's choice is conditioned on
-        priors = {prior: prior_mean, "flat": flat} if refit else (
-            {"flat": flat} if has_flat_prior(previous) else priors)
+        if refit:  # compared when the hyper-parameters are fitted
+            priors["flat"] = flat
+        elif has_flat_prior(previous):  # in between, the last fit's choice is conditioned on
+            priors = {"flat": flat}
     fits = {name: fit_e2t_gp(pool_X, table, train, values[train], max_iterations=steps, warm_start=previous,
                              memo=memo, refit=refit, level_std=level_std, learn_offset=config.e2t_gp_learn_offset)
             for name, table in priors.items()}
