@@ -181,6 +181,13 @@ class AcquisitionConfig(Strict):
     # e2t_gp: the scope's (unexplored) domains get a level uncertainty of E2T's validation error (the ensemble's
     # error floor) on top of the learned kernels, which only saw measured domains' residuals
     e2t_gp_scope_level: bool = False
+    # e2t_gp: once the campaign's scope has a measurement, its candidates get a descriptor trend of their own beside
+    # the one they share with the measured domains (``e2t_al.acquisition.e2t_gp``: two tasks, background and scope,
+    # whose correlation is learned, as in BayBE's transfer learning). Fitted at the first batch with a scope
+    # measurement, then refitted with the other hyper-parameters. A clear negative on the discovery suite's
+    # development seeds 0-4 (README, "The scope's own trend"): batches to the best worse in 8 of 45 runs and better
+    # in 1, top-5% recall after 40 experiments lower on all 9 scenarios, so it stays off
+    e2t_gp_scope_trend: bool = False
     # e2t_gp: learn a constant offset on top of E2T's prior mean. Far from every measured material the GP falls back
     # to prior + offset, and the offset trades off against a long-length-scale kernel (polymer classes held out: the
     # offset put whole classes 0.4-1.3 sd away from E2T's level); false keeps E2T's level there. On the discovery

@@ -407,6 +407,48 @@ def test_e2t_gp_prior_by_evidence_keeps_the_levels_until_the_scope_is_measured_t
     assert kept.prior == "flat"
 
 
+def test_e2t_gp_scope_trend_learns_a_scope_that_runs_against_the_background(tiny):
+    """``e2t_gp_scope_trend``: no extra term while the scope is unmeasured (the default's posterior); with five scope
+    measurements, a scope whose trend runs against the measured domains' gets a large s_T² and is predicted from
+    its own measurements, one that follows them a small s_T²; the term only couples two scope candidates."""
+    from e2t_al.acquisition.e2t_gp import ScopeTrendKernel, has_scope_trend
+    from e2t_al.acquisition.surrogates import e2t_surrogate
+    from gpytorch.kernels import RBFKernel
+
+    X, y, domains, ensemble = tiny
+    config = AcquisitionConfig(e2t_gp_scope_trend=True)
+    scope = domains == "C-Y"
+    measured = ~scope
+    unmeasured = e2t_surrogate(config, ensemble, X, measured, y[measured], domains, in_scope=scope)
+    plain = e2t_surrogate(AcquisitionConfig(), ensemble, X, measured, y[measured], domains, in_scope=scope)
+    assert not has_scope_trend(unmeasured.model)
+    np.testing.assert_allclose(pool_predictions(unmeasured.model, unmeasured.pool_X)[0],
+                               pool_predictions(plain.model, plain.pool_X)[0])
+
+    measured[np.flatnonzero(scope)[:5]] = True
+    rest = np.flatnonzero(scope)[5:]
+    against = np.where(scope, -X[:, 0] + 0.5 * X[:, 1] + 1.5, y)
+    fitted, error = {}, {}
+    for name, values, acquisition in (("follows", y, config), ("against", against, config),
+                                      ("against, default", against, AcquisitionConfig())):
+        surrogate = e2t_surrogate(acquisition, ensemble, X, measured, values[measured], domains, in_scope=scope)
+        fitted[name] = surrogate.model
+        error[name] = np.abs(pool_predictions(surrogate.model, surrogate.pool_X)[0][rest] - values[rest]).mean()
+    scale = {name: float(fitted[name].covar_module.kernels[-1].outputscale.item()) for name in ("follows", "against")}
+    assert scale["against"] > 10 * scale["follows"]
+    assert error["against"] < 0.25 * error["against, default"]
+    kept = e2t_surrogate(config, ensemble, X, measured, y[measured], domains, batch_number=1,
+                         previous=plain.model, in_scope=scope)  # no refit due at batch 1, but the term is new: fitted
+    assert has_scope_trend(kept.model)
+
+    descriptor_kernel = RBFKernel(active_dims=[0])
+    kernel = ScopeTrendKernel(descriptor_kernel, torch.tensor([1.0, 0.0, 1.0]))
+    rows = torch.tensor([[0.0, 0.0], [0.5, 1.0], [1.0, 2.0]])  # (descriptor, pool index)
+    by_hand = descriptor_kernel(rows).to_dense() * torch.tensor([[1.0, 0, 1], [0, 0, 0], [1, 0, 1]])
+    torch.testing.assert_close(kernel(rows).to_dense(), by_hand)
+    assert len(list(kernel.parameters())) == 0  # the descriptor kernel's length scales belong to the shared term
+
+
 def test_domain_level_and_the_scope_level_kernel(tiny):
     """The domain level is each domain's mean; the scope-level term adds its variance u² to every candidate of the
     scope's domains and nothing elsewhere, and correlates a scope domain's candidates with each other only."""

@@ -15,6 +15,13 @@
 - s_D² 1[D(x) = D(x')]: a residual shared by every material of one element domain (``SameDomainKernel``). E2T's
   error on an unseen domain is largely such a level (it under-predicted Ge-F by about 0.15 eV), so one
   measurement in the domain moves all its candidates, shrunk by s_D² against the noise.
+- Optionally (``e2t_gp_scope_trend``), s_T² 1[x ∈ T] 1[x' ∈ T] k(x, x'): the campaign's scope T (the unexplored
+  candidates) gets a descriptor trend of its own beside the one it shares with the measured domains, with the same
+  length scales (``ScopeTrendKernel``). Together the two terms are an intrinsic coregionalisation model of two tasks,
+  background and scope, with covariance matrix [[s², s²], [s², s² + s_T²]]: the correlation s / (s² + s_T²)^½
+  between what the measured domains teach and what holds in the scope is learned from the scope's measurements,
+  as BayBE's transfer learning learns it between its tasks. Measured worse on the discovery suite's development
+  seeds (README, "The scope's own trend"), so it is off by default.
 
 With no measurement in a new domain, the posterior mean there is m + c + what the kernel carries over from
 nearby domains: E2T's level. Each measurement in the domain then moves it as a GP moves, so it ranks like a GP.
@@ -94,6 +101,29 @@ class ScopeLevelKernel(Kernel):
         return u1[..., :, None] * u2[..., None, :] * same_domain(x1, x2)
 
 
+class ScopeTrendKernel(Kernel):
+    """k_T(x, x') = 1[x ∈ T] 1[x' ∈ T] k(x, x'): the descriptor kernel k, only between two candidates of the
+    campaign's scope T (``in_scope (n,)``, read by the pool index in the input's last column). k is the GP's own
+    descriptor kernel, shared: its length scales (and their prior, counted once in the marginal likelihood) belong
+    to the shared term, so this kernel holds it without registering it as a second child module."""
+
+    def __init__(self, descriptor_kernel: Kernel, in_scope: torch.Tensor, **kwargs):
+        super().__init__(**kwargs)
+        self.__dict__["descriptor_kernel"] = descriptor_kernel  # shared with the first term, not a child module
+        self.register_buffer("in_scope", torch.as_tensor(in_scope, dtype=torch.float64))
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
+        u1, u2 = self.in_scope[x1[..., -1].round().long()].to(x1.dtype), self.in_scope[x2[..., -1].round().long()].to(x1.dtype)
+        if diag:
+            return u1 * u2 * self.descriptor_kernel(x1, x2, diag=True)
+        return u1[..., :, None] * u2[..., None, :] * self.descriptor_kernel(x1, x2).to_dense()
+
+
+def has_scope_trend(gp: SingleTaskGP | None) -> bool:
+    """Whether an E2T-informed GP's kernel holds the scope's own trend (``ScopeTrendKernel``)."""
+    return gp is not None and any(isinstance(module, ScopeTrendKernel) for module in gp.covar_module.modules())
+
+
 def domain_level(values: torch.Tensor, domains: np.ndarray) -> torch.Tensor:
     """Each candidate's value replaced by the mean over its element domain's candidates, ``(n,)``."""
     values = torch.as_tensor(values, dtype=torch.float64).clone()
@@ -116,7 +146,7 @@ def pool_inputs(features: np.ndarray | torch.Tensor, domains: np.ndarray) -> tor
 def fit_e2t_gp(pool_X: torch.Tensor, prior_mean: torch.Tensor, train_index: np.ndarray, train_y: np.ndarray,
                max_iterations: int = GP_FIT_ITERATIONS, warm_start: SingleTaskGP | None = None,
                memo: GPFitMemo | None = None, refit: bool = True, level_std: torch.Tensor | None = None,
-               learn_offset: bool = True) -> SingleTaskGP:
+               learn_offset: bool = True, scope_trend: np.ndarray | None = None) -> SingleTaskGP:
     """The E2T-informed GP on the measured candidates ``train_index`` with values ``train_y``.
 
     Args:
@@ -129,6 +159,8 @@ def fit_e2t_gp(pool_X: torch.Tensor, prior_mean: torch.Tensor, train_index: np.n
             mean falls back to prior + c, and c trades off against a long-length-scale kernel: on polymer class 15
             held out (2 members, seed 0), c came out at −1.04 standard deviations and put the class 370 J/(kg K)
             below E2T's level (R² 0.13 against E2T's 0.78). False keeps c = 0.
+        scope_trend: optional ``(n,)`` booleans, the campaign's scope: adds the scope's own trend
+            s_T² 1[x ∈ T] 1[x' ∈ T] k(x, x'), k the descriptor kernel itself (shared length scales).
     """
     X = torch.as_tensor(pool_X, dtype=torch.float64)[torch.as_tensor(np.asarray(train_index))]
     Y = torch.as_tensor(np.asarray(train_y), dtype=torch.float64).reshape(-1, 1)
@@ -136,8 +168,10 @@ def fit_e2t_gp(pool_X: torch.Tensor, prior_mean: torch.Tensor, train_index: np.n
     outcome = Standardize(m=1)
     outcome(Y)  # learns the standardisation; SingleTaskGP applies the same to Y, and the prior mean must match it
     table = (torch.as_tensor(prior_mean, dtype=torch.float64) - outcome.means.reshape(())) / outcome.stdvs.reshape(())
-    kernel = (ScaleKernel(get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=list(range(d))))
-              + ScaleKernel(SameDomainKernel(active_dims=[d])))
+    descriptor_kernel = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=list(range(d)))
+    kernel = ScaleKernel(descriptor_kernel) + ScaleKernel(SameDomainKernel(active_dims=[d]))
+    if scope_trend is not None:
+        kernel = kernel + ScaleKernel(ScopeTrendKernel(descriptor_kernel, torch.as_tensor(np.asarray(scope_trend, dtype=bool))))
     if level_std is not None:
         kernel = kernel + ScopeLevelKernel(torch.as_tensor(level_std, dtype=torch.float64) / outcome.stdvs.reshape(()),
                                            active_dims=[d, d + 1])

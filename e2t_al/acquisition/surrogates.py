@@ -19,7 +19,7 @@ from botorch.models import SingleTaskGP
 from botorch.models.model import Model
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from e2t_al.acquisition.e2t_gp import domain_level, fit_e2t_gp, pool_inputs
+from e2t_al.acquisition.e2t_gp import domain_level, fit_e2t_gp, has_scope_trend, pool_inputs
 from e2t_al.acquisition.fit_memo import GPFitMemo
 from e2t_al.acquisition.models import GP_FIT_ITERATIONS, E2TEnsembleModel, mean_imputed
 from e2t_al.config import AcquisitionConfig
@@ -54,8 +54,8 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
                   in_scope: np.ndarray | None = None) -> PoolSurrogate:
     """The configured E2T surrogate over ``features (n, d)``, given the measured rows ``measured (n,)`` and their
     values ``measured_y``. ``previous``: the last batch's ``e2t_gp`` (warm start, or kept hyper-parameters).
-    ``in_scope (n,)``: the campaign's scope (for ``e2t_gp_scope_level`` and ``by_evidence``; without one,
-    ``by_evidence`` keeps the domain levels)."""
+    ``in_scope (n,)``: the campaign's scope (for ``e2t_gp_scope_level``, ``e2t_gp_scope_trend`` and ``by_evidence``;
+    without one, ``by_evidence`` keeps the domain levels and there is no scope trend)."""
     measured = np.asarray(measured, dtype=bool)
     model = E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(measured_y))
     if config.surrogate == "e2t":
@@ -67,6 +67,11 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
         prior_mean = domain_level(prior_mean, domains)
     pool_X = pool_inputs(mean_imputed(features), domains)
     steps, refit = gp_schedule(batch_number, config.gp_refit_every, previous)
+    scope_trend = None
+    if config.e2t_gp_scope_trend and in_scope is not None and (measured & in_scope).any():
+        # the scope's own trend, learned from its measurements: fitted as soon as there is one, then kept
+        scope_trend = np.asarray(in_scope, dtype=bool)
+        refit = refit or not has_scope_trend(previous)
     level_std = None
     if config.e2t_gp_scope_level and in_scope is not None:
         level_std = torch.as_tensor(np.where(in_scope, np.sqrt(ensemble.error_floor()), 0.0))
@@ -82,7 +87,8 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
         elif has_flat_prior(previous):  # in between, the last fit's choice is conditioned on
             priors = {"flat": flat}
     fits = {name: fit_e2t_gp(pool_X, table, train, values[train], max_iterations=steps, warm_start=previous,
-                             memo=memo, refit=refit, level_std=level_std, learn_offset=config.e2t_gp_learn_offset)
+                             memo=memo, refit=refit, level_std=level_std, learn_offset=config.e2t_gp_learn_offset,
+                             scope_trend=scope_trend)
             for name, table in priors.items()}
     if len(fits) > 1:
         evidence = {name: fitted_log_likelihood(gp) for name, gp in fits.items()}
@@ -91,6 +97,11 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
                  ", ".join(f"{name} {value:.4f}" for name, value in evidence.items()))
     else:
         prior = next(iter(fits))
+    if scope_trend is not None and refit:
+        terms = fits[prior].covar_module.kernels  # shared descriptor trend, domain level, scope trend (, scope level)
+        shared, own = terms[0].outputscale.item(), terms[2].outputscale.item()
+        log.info("e2t_gp scope trend: s² %.4f, s_T² %.4f, background-scope correlation %.3f", shared, own,
+                 (shared / (shared + own)) ** 0.5)
     return PoolSurrogate(fits[prior], pool_X, model, prior)
 
 
