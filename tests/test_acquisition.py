@@ -434,7 +434,7 @@ def test_e2t_gp_scope_trend_learns_a_scope_that_runs_against_the_background(tiny
         surrogate = e2t_surrogate(acquisition, ensemble, X, measured, values[measured], domains, in_scope=scope)
         fitted[name] = surrogate.model
         error[name] = np.abs(pool_predictions(surrogate.model, surrogate.pool_X)[0][rest] - values[rest]).mean()
-    scale = {name: float(fitted[name].covar_module.kernels[-1].outputscale.item()) for name in ("follows", "against")}
+    scale = {name: fitted[name].covar_module.kernels[-1].outputscale.item() for name in ("follows", "against")}
     assert scale["against"] > 10 * scale["follows"]
     assert error["against"] < 0.25 * error["against, default"]
     kept = e2t_surrogate(config, ensemble, X, measured, y[measured], domains, batch_number=1,

@@ -49,6 +49,12 @@ from e2t_al.acquisition.fit_memo import GPFitMemo
 from e2t_al.acquisition.models import GP_FIT_ITERATIONS, fit_hyperparameters
 
 
+def per_candidate(table: torch.Tensor, pool_index: torch.Tensor) -> torch.Tensor:
+    """``table (n,)``, one value per pool candidate, read at the pool indices held in an input column
+    (``pool_index``, any batch shape, float as the GP's inputs are), in the inputs' dtype."""
+    return table[pool_index.round().long()].to(pool_index.dtype)
+
+
 class PoolPriorMean(Mean):
     """m(x) = table[i(x)] + c, where i(x) is the pool index held in the input's last column, ``table (n,)`` the
     prior mean of every pool candidate (in the GP's standardised units) and c a learned constant, or 0 with
@@ -65,7 +71,7 @@ class PoolPriorMean(Mean):
         return self.offset.constant
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # batch x n x (d + 1) -> batch x n
-        return self.table[x[..., -1].round().long()].to(x.dtype) + self.offset(x)
+        return per_candidate(self.table, x[..., -1]) + self.offset(x)
 
 
 def same_domain(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
@@ -95,7 +101,7 @@ class ScopeLevelKernel(Kernel):
         self.register_buffer("level_std", torch.as_tensor(level_std, dtype=torch.float64))
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
-        u1, u2 = self.level_std[x1[..., 1].round().long()].to(x1.dtype), self.level_std[x2[..., 1].round().long()].to(x1.dtype)
+        u1, u2 = per_candidate(self.level_std, x1[..., 1]), per_candidate(self.level_std, x2[..., 1])
         if diag:
             return u1**2
         return u1[..., :, None] * u2[..., None, :] * same_domain(x1, x2)
@@ -113,7 +119,7 @@ class ScopeTrendKernel(Kernel):
         self.register_buffer("in_scope", torch.as_tensor(in_scope, dtype=torch.float64))
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
-        u1, u2 = self.in_scope[x1[..., -1].round().long()].to(x1.dtype), self.in_scope[x2[..., -1].round().long()].to(x1.dtype)
+        u1, u2 = per_candidate(self.in_scope, x1[..., -1]), per_candidate(self.in_scope, x2[..., -1])
         if diag:
             return u1 * u2 * self.descriptor_kernel(x1, x2, diag=True)
         return u1[..., :, None] * u2[..., None, :] * self.descriptor_kernel(x1, x2).to_dense()

@@ -67,8 +67,9 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
         prior_mean = domain_level(prior_mean, domains)
     pool_X = pool_inputs(mean_imputed(features), domains)
     steps, refit = gp_schedule(batch_number, config.gp_refit_every, previous)
+    scope_measured = in_scope is not None and bool((measured & in_scope).any())
     scope_trend = None
-    if config.e2t_gp_scope_trend and in_scope is not None and (measured & in_scope).any():
+    if config.e2t_gp_scope_trend and scope_measured:
         # the scope's own trend, learned from its measurements: fitted as soon as there is one, then kept
         scope_trend = np.asarray(in_scope, dtype=bool)
         refit = refit or not has_scope_trend(previous)
@@ -79,7 +80,7 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
     values[measured] = measured_y
     train = gp_training_rows(pool_X[:, :-2].numpy(), measured, in_scope, config.gp_max_background)
     priors = {prior: prior_mean}
-    if config.e2t_gp_prior == "by_evidence" and in_scope is not None and (measured & in_scope).any():
+    if config.e2t_gp_prior == "by_evidence" and scope_measured:
         # the training values' mean, which the GP's outcome standardisation maps to 0: a plain constant mean c
         flat = torch.full_like(prior_mean, float(np.mean(values[train])))
         if refit:  # compared when the hyper-parameters are fitted
