@@ -149,6 +149,58 @@ def test_believer_batches_value_each_pick_by_exact_expected_improvement_and_skip
     assert after.indices[0] in (0, 2)
 
 
+def test_exploit_places_take_the_highest_mean_once_the_scope_is_measured():
+    """x = 3.05 lies next to the measurement y = 2.5 at x = 3: the highest mean (about 2.5) with a small deviation,
+    so against the incumbent 5 its expected improvement is far below that of x = 4 (mean 1.52, sd 0.79). With one
+    exploitation place the batch takes it first, valued by its own log EI, and believes it; expected improvement fills
+    the next place. Before the scope has a measurement (here: the incumbent at x = 50 lies outside it), the rule is off."""
+    from botorch.acquisition import LogExpectedImprovement
+
+    gp = _fixed_gp([3.0, 50.0], [2.5, 5.0])
+    pool = torch.tensor([[20.0], [4.0], [3.05], [50.0]], dtype=torch.float64)
+    measured = np.array([False, False, False, True])
+    log_ei = LogExpectedImprovement(gp, best_f=5.0)(pool.unsqueeze(1)).detach().numpy()
+    assert int(np.argmax(log_ei[:3])) == 1
+    plain = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=2, batch_rule="believer"))
+    exploit = AcquisitionConfig(batch_size=2, batch_rule="believer", exploit_places=1)
+    batch = propose_batch(gp, pool, measured, np.array([5.0]), exploit)
+    assert plain.indices[0] == 1 and batch.indices[0] == 2
+    assert batch.acquisition_values[0] == pytest.approx(log_ei[2], rel=1e-6)
+    # the pick is believed: the next place is the believer's with x = 3.05 in flight
+    believed = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=1, batch_rule="believer"),
+                             pending=np.array([False, False, True, False]))
+    assert batch.indices[1] == believed.indices[0]
+    assert batch.acquisition_values[1] == pytest.approx(believed.acquisition_values[0], rel=1e-6)
+    unmeasured_scope = propose_batch(gp, pool, measured, np.array([5.0]), exploit,
+                                     in_scope=np.array([True, True, True, False]))
+    assert unmeasured_scope.indices[0] == 1
+
+
+@pytest.mark.parametrize("priors, expected_first", [(10, 0), (250, 1)])
+def test_exploit_places_when_improvement_is_unlikely(priors, expected_first):
+    """``exploit_rule: improvement_unlikely``: exploitation only where the model expects fewer than one allowed
+    candidate to beat the incumbent 2.6. x = 3.05 (mean about 2.5, small deviation) has the highest mean; x = 4 (mean
+    1.52, sd 0.79) the highest expected improvement; each prior candidate far away (mean 0, sd 1) beats 2.6 with
+    probability Φ(−2.6) = 0.0047. With 10 of them the expected count is below one and x = 3.05 is taken; with 250 it
+    is above one, and expected improvement takes x = 4."""
+    from scipy.stats import norm
+
+    from e2t_al.acquisition.batch import Believer, Incumbent
+
+    gp = _fixed_gp([3.0, 50.0], [2.5, 5.0])
+    pool = torch.tensor([[3.05], [4.0]] + [[100.0 + 5 * k] for k in range(priors)] + [[50.0]], dtype=torch.float64)
+    measured = np.zeros(len(pool), dtype=bool)
+    measured[-1] = True
+    config = AcquisitionConfig(batch_size=1, batch_rule="believer", exploit_places=1, exploit_rule="improvement_unlikely")
+    batch = propose_batch(gp, pool, measured, np.array([2.6]), config)
+    assert batch.indices[0] == expected_first
+    mean, std = pool_predictions(gp, pool[:-1])
+    believer = Believer(gp, pool, Objective(), Incumbent(2.6, np.array([len(pool) - 1]), "", True), np.array([]), 8192)
+    count = believer.expected_count_above_incumbent(np.arange(len(pool) - 1))
+    assert count == pytest.approx(norm.cdf((mean - 2.6) / std).sum(), rel=1e-9)
+    assert (count < 1) == (expected_first == 0)
+
+
 def test_believer_acts_as_the_joint_rule_without_a_gp_or_for_a_window(tiny):
     X, y, domains, ensemble = tiny
     measured = np.arange(60) < 35

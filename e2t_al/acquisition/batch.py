@@ -23,7 +23,10 @@ draws) is not: for a candidate whose draws all stay below the incumbent, qLogEI 
 −44 for a 0.4 eV standard deviation, whatever its true expected improvement), so in a campaign whose model expects
 nothing above the lab's best, a batch was ordered by that tail and the acquisition column showed −44 beside −8 for
 two candidates of nearly equal value. With any other model or objective, ``believer`` acts as ``joint``. It is the
-default (``AcquisitionConfig.batch_rule``, where the evidence is).
+default (``AcquisitionConfig.batch_rule``, where the evidence is). ``exploit_places: n`` gives the believer's first n
+places of each batch, once the campaign's scope has a measurement, to the candidates of highest posterior mean
+(each believed like any pick); expected improvement fills the rest. With ``exploit_rule: improvement_unlikely`` only in
+batches where the model expects fewer than one allowed candidate to beat the incumbent.
 
 A target window, once reached: qLogEI values −distance to the window, which cannot exceed 0, so once a measurement in
 the scope lies inside the window every value is qLogEI's smoothing tail. That tail still ranks candidates by how
@@ -46,6 +49,7 @@ from botorch.models.gpytorch import GPyTorchModel
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
+from scipy.stats import norm
 
 from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, PooledEnsembleModel
 from e2t_al.acquisition.objectives import botorch_objective, score
@@ -81,6 +85,7 @@ class Incumbent:
     best_f: float
     baseline: np.ndarray
     rule: str
+    scope_measured: bool = False
 
 
 def campaign_incumbent(model: Model, pool_X: torch.Tensor, measured: np.ndarray, measured_y: np.ndarray,
@@ -98,7 +103,8 @@ def campaign_incumbent(model: Model, pool_X: torch.Tensor, measured: np.ndarray,
     scope_measured = in_scope[measured]
     if scope_measured.any():
         return Incumbent(float(scored[scope_measured].max()), np.flatnonzero(measured & in_scope),
-                         f"best measured in the campaign's scope ({int(scope_measured.sum())} measurements)")
+                         f"best measured in the campaign's scope ({int(scope_measured.sum())} measurements)",
+                         scope_measured=True)
     rows = np.flatnonzero(in_scope) if in_scope.any() else np.arange(len(measured))
     mean, _ = pool_predictions(model, pool_X[rows])
     best = int(np.argmax(objective.score(mean)))
@@ -175,6 +181,9 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     thompson = ThompsonDraws(model, pool_X, objective, config.chunk_size, seed) if config.function == "thompson" else None
     believer = (Believer(model, pool_X, objective, incumbent, np.flatnonzero(pending), config.chunk_size)
                 if uses_believer(model, config, objective) else None)
+    exploit = believer is not None and incumbent.scope_measured and config.exploit_places > 0
+    if exploit and config.exploit_rule == "improvement_unlikely":
+        exploit = believer.expected_count_above_incumbent(np.flatnonzero(allowed)) < 1.0
     chosen, values = [], []
     per_domain: dict[str, int] = {}
     for step in range(config.batch_size):
@@ -191,7 +200,7 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         if thompson is not None:
             index, value = thompson.best_of_one_draw(choices)
         elif believer is not None:
-            index, value = believer.best_and_believe(choices)
+            index, value = believer.best_and_believe(choices, exploit=exploit and step < config.exploit_places)
         else:
             in_flight = np.flatnonzero(pending).tolist() + (chosen if config.batch_rule != "marginal" else [])
             X_pending = pool_X[in_flight] if in_flight else None
@@ -225,8 +234,8 @@ class Believer:
                  pending: np.ndarray, chunk_size: int):
         self.pool_X, self.chunk_size = pool_X, chunk_size
         self.best_f = incumbent.best_f
-        sign = -1.0 if objective.kind == "minimise" else 1.0  # the incumbent is in objective units: −y when minimising
-        self.transform = ScalarizedPosteriorTransform(weights=torch.tensor([sign], dtype=torch.float64))
+        self.sign = -1.0 if objective.kind == "minimise" else 1.0  # the incumbent is in objective units: −y when minimising
+        self.transform = ScalarizedPosteriorTransform(weights=torch.tensor([self.sign], dtype=torch.float64))
         self.model = model
         if len(pending):
             self.believe(torch.as_tensor(np.asarray(pending)))
@@ -238,12 +247,23 @@ class Believer:
             believed = self.model.posterior(X).mean  # (r, 1); also fills the caches that conditioning needs
             self.model = self.model.condition_on_observations(X, believed)
 
-    def best_and_believe(self, choices: np.ndarray) -> tuple[int, float]:
+    def expected_count_above_incumbent(self, choices: np.ndarray) -> float:
+        """Σ_x P(y(x) > f*) over ``choices``: how many of them the model expects to beat the incumbent."""
+        mean, std = pool_predictions(self.model, self.pool_X[torch.as_tensor(choices)], self.chunk_size)
+        return float(norm.cdf((self.sign * mean - self.best_f) / np.maximum(std, 1e-12)).sum())
+
+    def best_and_believe(self, choices: np.ndarray, exploit: bool = False) -> tuple[int, float]:
+        """The allowed candidate of highest log EI (``exploit``: of highest posterior mean of the objective, valued
+        by its log EI all the same), believed before the next place: ``(pool index, log EI)``."""
         acquisition = LogExpectedImprovement(self.model, best_f=self.best_f, posterior_transform=self.transform)
         X = self.pool_X[torch.as_tensor(choices)].unsqueeze(-2)  # (c, 1, d)
         with torch.no_grad():
             values = torch.cat([acquisition(X[i:i + self.chunk_size]) for i in range(0, len(X), self.chunk_size)])
-        best = int(torch.argmax(values))
+            if exploit:
+                mean = torch.cat([self.model.posterior(X[i:i + self.chunk_size, 0],
+                                                       posterior_transform=self.transform).mean.reshape(-1)
+                                  for i in range(0, len(X), self.chunk_size)])
+        best = int(torch.argmax(mean if exploit else values))
         self.believe(torch.as_tensor([choices[best]]))
         return int(choices[best]), float(values[best])
 
