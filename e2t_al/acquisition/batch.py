@@ -259,11 +259,11 @@ class Believer:
         X = self.pool_X[torch.as_tensor(choices)].unsqueeze(-2)  # (c, 1, d)
         with torch.no_grad():
             values = torch.cat([acquisition(X[i:i + self.chunk_size]) for i in range(0, len(X), self.chunk_size)])
-            if exploit:
-                mean = torch.cat([self.model.posterior(X[i:i + self.chunk_size, 0],
-                                                       posterior_transform=self.transform).mean.reshape(-1)
-                                  for i in range(0, len(X), self.chunk_size)])
-        best = int(torch.argmax(mean if exploit else values))
+        if exploit:
+            mean, _ = pool_predictions(self.model, X[:, 0], self.chunk_size)
+            best = int(np.argmax(self.sign * mean))
+        else:
+            best = int(torch.argmax(values))
         self.believe(torch.as_tensor([choices[best]]))
         return int(choices[best]), float(values[best])
 
