@@ -140,6 +140,9 @@ def campaign_iteration(campaign: str, database_url: str | None = None) -> dict:
     rows = loop.batch_table(state, batch, scores)
     logger.info(f"{campaign} iteration {state.iteration}: incumbent {batch.incumbent:.4g} (objective units), "
                 f"{batch.incumbent_rule}")
+    if batch.exploitation_places:
+        logger.info(f"{campaign} iteration {state.iteration}: the first {batch.exploitation_places} place(s) take the "
+                    f"highest predicted mean (exploit_rule {state.config.acquisition.exploit_rule})")
     plots = publish(state, rows, database_url)
     logger.info(f"{campaign} iteration {state.iteration}: proposed " + ", ".join(f"{r['candidate']} ({r['domain']}, "
                 f"{r['predicted']:.2f}±{r['std']:.2f})" for r in rows))

@@ -117,6 +117,9 @@ def test_joint_batches_skip_a_near_copy_of_the_first_pick_and_marginal_batches_t
     assert marginal.acquisition_values[1] == pytest.approx(marginal.acquisition_values[0], abs=0.05)
 
 
+PLAIN_BELIEVER = {"batch_rule": "believer", "exploit_places": 0}  # no exploitation place (the default has one)
+
+
 def test_believer_batches_value_each_pick_by_exact_expected_improvement_and_skip_near_copies():
     """The first place takes the candidate of highest analytic log EI, and its value is that log EI, exact far below
     the incumbent where the joint rule's quasi-MC draws all fall short and return qLogEI's smoothing tail. The GP then
@@ -129,7 +132,7 @@ def test_believer_batches_value_each_pick_by_exact_expected_improvement_and_skip
     pool = torch.tensor([[20.0], [4.0], [30.0], [4.01], [50.0]], dtype=torch.float64)
     measured = np.array([False, False, False, False, True])
     log_ei = LogExpectedImprovement(gp, best_f=5.0)(pool.unsqueeze(1)).detach().numpy()
-    believer = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=2, batch_rule="believer"))
+    believer = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=2, **PLAIN_BELIEVER))
     assert believer.indices[0] == int(np.argmax(log_ei[:4]))
     assert believer.acquisition_values[0] == pytest.approx(log_ei[believer.indices[0]], rel=1e-6)
     assert believer.indices[0] in (1, 3) and believer.indices[1] in (0, 2)  # not the near-copy
@@ -138,13 +141,13 @@ def test_believer_batches_value_each_pick_by_exact_expected_improvement_and_skip
     assert joint.acquisition_values[0] < log_ei.max() - 5  # the tail, far below the true value
 
     flipped = _fixed_gp([3.0, 50.0], [-2.5, -5.0])
-    low = propose_batch(flipped, pool, measured, np.array([-5.0]), AcquisitionConfig(batch_size=2, batch_rule="believer"),
+    low = propose_batch(flipped, pool, measured, np.array([-5.0]), AcquisitionConfig(batch_size=2, **PLAIN_BELIEVER),
                         objective=Objective("minimise"))
     assert low.indices.tolist() == believer.indices.tolist()
     np.testing.assert_allclose(low.acquisition_values, believer.acquisition_values, rtol=1e-6)
 
     pending = np.array([False, True, False, False, False])  # approved, not measured: believed before the first place
-    after = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=1, batch_rule="believer"),
+    after = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=1, **PLAIN_BELIEVER),
                           pending=pending)
     assert after.indices[0] in (0, 2)
 
@@ -161,13 +164,14 @@ def test_exploit_places_take_the_highest_mean_once_the_scope_is_measured():
     measured = np.array([False, False, False, True])
     log_ei = LogExpectedImprovement(gp, best_f=5.0)(pool.unsqueeze(1)).detach().numpy()
     assert int(np.argmax(log_ei[:3])) == 1
-    plain = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=2, batch_rule="believer"))
-    exploit = AcquisitionConfig(batch_size=2, batch_rule="believer", exploit_places=1)
+    plain = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=2, **PLAIN_BELIEVER))
+    exploit = AcquisitionConfig(batch_size=2, batch_rule="believer", exploit_places=1, exploit_rule="scope_measured")
     batch = propose_batch(gp, pool, measured, np.array([5.0]), exploit)
     assert plain.indices[0] == 1 and batch.indices[0] == 2
+    assert plain.exploitation_places == 0 and batch.exploitation_places == 1
     assert batch.acquisition_values[0] == pytest.approx(log_ei[2], rel=1e-6)
     # the pick is believed: the next place is the believer's with x = 3.05 in flight
-    believed = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=1, batch_rule="believer"),
+    believed = propose_batch(gp, pool, measured, np.array([5.0]), AcquisitionConfig(batch_size=1, **PLAIN_BELIEVER),
                              pending=np.array([False, False, True, False]))
     assert batch.indices[1] == believed.indices[0]
     assert batch.acquisition_values[1] == pytest.approx(believed.acquisition_values[0], rel=1e-6)
@@ -194,6 +198,9 @@ def test_exploit_places_when_improvement_is_unlikely(priors, expected_first):
     config = AcquisitionConfig(batch_size=1, batch_rule="believer", exploit_places=1, exploit_rule="improvement_unlikely")
     batch = propose_batch(gp, pool, measured, np.array([2.6]), config)
     assert batch.indices[0] == expected_first
+    assert batch.exploitation_places == (1 if expected_first == 0 else 0)
+    default = AcquisitionConfig()
+    assert (default.exploit_places, default.exploit_rule) == (1, "improvement_unlikely")
     mean, std = pool_predictions(gp, pool[:-1])
     believer = Believer(gp, pool, Objective(), Incumbent(2.6, np.array([len(pool) - 1]), "", True), np.array([]), 8192)
     count = believer.expected_count_above_incumbent(np.arange(len(pool) - 1))

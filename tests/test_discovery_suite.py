@@ -45,7 +45,7 @@ def test_suite_runs_two_scenarios_and_merges_later_seeds(mp, tmp_path):
         assert scenario["seed_values"] == [0, 1] and scenario["seeds"] == 2
         assert (tmp_path / f"suite_{name}.png").exists()
         e2t = scenario["strategies"]["e2t"]
-        assert e2t["resolved"] == "e2t-gp-believer"
+        assert e2t["resolved"] == "e2t-gp-believer-exploit"
         for record in scenario["strategies"].values():
             assert record["seed_values"] == [0, 1]
             for key in ("batches_to_best", "experiments_to_best", "af_random", "af_gp"):
@@ -106,7 +106,8 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert parse_objective("target:1.4") == ("target_window", 1.4, 1.4)
     with pytest.raises(ValueError, match="LOW ≤ HIGH"):
         parse_objective("target:1.6:1.2")
-    assert resolve_e2t(AcquisitionConfig()) == "e2t-gp-believer"  # the default
+    assert resolve_e2t(AcquisitionConfig()) == "e2t-gp-believer-exploit"  # the default
+    assert resolve_e2t(AcquisitionConfig(exploit_places=0)) == "e2t-gp-believer"  # the default until stop 34
     assert resolve_e2t(AcquisitionConfig(batch_rule="joint")) == "e2t-gp-qlogei"
     joint = {"batch_rule": "joint"}  # what believer does for the ensemble and for UCB (it needs a GP and EI)
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", **joint)) == "e2t-gauss-qlogei"
@@ -117,9 +118,10 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert resolve_e2t(AcquisitionConfig(e2t_gp_learn_offset=False, batch_rule="joint")) == "e2t-gp-qlogei-no-offset"
     assert resolve_e2t(AcquisitionConfig(function="qucb", batch_rule="marginal")) == "e2t_gp/gaussian/qucb/marginal"
     # a setting the strategy leaves at its default is named, unless the surrogate never reads it
-    assert resolve_e2t(AcquisitionConfig(e2t_gp_prior="candidate")) == "e2t-gp-believer with e2t_gp_prior=candidate"
+    assert resolve_e2t(AcquisitionConfig(e2t_gp_prior="candidate")) == (
+        "e2t-gp-believer-exploit with e2t_gp_prior=candidate")
     assert resolve_e2t(AcquisitionConfig(gp_refit_every=5, gp_max_background=300)) == (
-        "e2t-gp-believer with gp_refit_every=5, gp_max_background=300")
+        "e2t-gp-believer-exploit with gp_refit_every=5, gp_max_background=300")
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", e2t_gp_prior="candidate", batch_size=8, **joint)) == "e2t-gauss-qlogei"
     assert resolve_e2t(AcquisitionConfig(function="qucb", batch_rule="marginal", ucb_beta=1.0)) == (
         "e2t_gp/gaussian/qucb/marginal with ucb_beta=1.0")

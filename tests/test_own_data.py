@@ -104,8 +104,12 @@ def test_readme_own_data_example_end_to_end(tmp_path, monkeypatch, data_dir):
     waiting = cli_json("proposals", "list", "--campaign", "lab-oxides", "--status", "proposed")
     assert [r["candidate"] for r in waiting] == proposed
     # the default believer batch: each place's exact log EI, given the places before it, so never rising down the batch
+    # after the exploitation places (those that took the highest predicted mean, valued by their own log EI)
+    exploited = sum(row["chosen_by"] == "highest mean" for row in first["batch"])
+    chosen_by = [row["chosen_by"] for row in first["batch"]]
+    assert exploited <= 1 and chosen_by[exploited:] == ["acquisition"] * (4 - exploited)
     values = [r["acquisition"] for r in waiting]
-    assert all(np.isfinite(values)) and values == sorted(values, reverse=True)
+    assert all(np.isfinite(values)) and values[exploited:] == sorted(values[exploited:], reverse=True)
     approved = cli_json("proposals", "approve", "--campaign", "lab-oxides", "--all", "--comment", "go")
     assert len(approved["items"]) == 4 and approved["user"] == "alice"
     for k, candidate in enumerate(proposed):

@@ -69,12 +69,14 @@ class Objective:
 @dataclass
 class BatchProposal:
     """``indices (q,)`` into the pool in the order chosen, and each one's acquisition value when chosen;
-    the incumbent the improvement was measured against (objective units) and the rule that set it."""
+    the incumbent the improvement was measured against (objective units) and the rule that set it; how many of the
+    first places went to the highest posterior mean (``exploit_places``) rather than to the acquisition function."""
 
     indices: np.ndarray
     acquisition_values: np.ndarray
     incumbent: float | None = None
     incumbent_rule: str = ""
+    exploitation_places: int = 0
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,8 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         allowed[index] = False
         if domains is not None:
             per_domain[str(domains[index])] = per_domain.get(str(domains[index]), 0) + 1
-    return BatchProposal(np.array(chosen, dtype=int), np.array(values), incumbent.best_f, incumbent.rule)
+    exploited = min(config.exploit_places, len(chosen)) if exploit else 0
+    return BatchProposal(np.array(chosen, dtype=int), np.array(values), incumbent.best_f, incumbent.rule, exploited)
 
 
 def uses_believer(model: Model, config: AcquisitionConfig, objective: Objective) -> bool:

@@ -149,10 +149,12 @@ def proposed_candidates(state: CampaignState, batch: BatchProposal, scores: Pool
 
 
 def batch_table(state: CampaignState, batch: BatchProposal, scores: PoolScores) -> list[dict]:
-    """The proposed batch as rows for people: rank, candidate, domain, novelty, prediction, acquisition value."""
+    """The proposed batch as rows for people: rank, candidate, domain, novelty, prediction, acquisition value, and
+    what chose it: the highest predicted mean (an exploitation place) or the acquisition function."""
     return [{"rank": r, "candidate": str(state.identifiers[i]), "domain": str(state.domains[i]),
              "predicted": round(float(scores.mean[i]), 3), "std": round(float(scores.std[i]), 3),
              "acquisition": round(float(v), 4), "novelty": round(float(scores.embedding_novelty[i]), 2),
-             "domain_novelty": round(float(scores.domain_novelty[i]), 2)}
+             "domain_novelty": round(float(scores.domain_novelty[i]), 2),
+             "chosen_by": "highest mean" if r <= batch.exploitation_places else "acquisition"}
             for r, (i, v) in enumerate(zip(batch.indices, batch.acquisition_values), start=1)]
 

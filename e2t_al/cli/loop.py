@@ -72,7 +72,7 @@ def iterate(campaign: str = typer.Option(..., help="campaign name in the store")
             url: Optional[str] = typer.Option(None, help=URL_HELP),
             json_output: bool = typer.Option(False, "--json", help="print the result as JSON only")):
     """Run one iteration now (Prefect's ephemeral mode): adapt the model to the measurements, propose a batch.
-    Prints the batch: rank, candidate, domain, prediction ± σ, acquisition value, novelty."""
+    Prints the batch: rank, candidate, domain, prediction ± σ, acquisition value (and what chose the place), novelty."""
     from flows.campaign import campaign_iteration
 
     with store(url) as session:  # a clear error before Prefect starts: unknown campaign, unmigrated or unreachable store
@@ -97,11 +97,11 @@ def iterate(campaign: str = typer.Option(..., help="campaign name in the store")
     if result.get("note"):
         console.print(f"{campaign} iteration {result['iteration']}: {result['note']}")
         return
-    table = Table("rank", "candidate", "domain", "prediction ± σ", "acquisition", "novelty",
+    table = Table("rank", "candidate", "domain", "prediction ± σ", "acquisition", "chosen by", "novelty",
                   title=f"{campaign}, iteration {result['iteration']}: proposed batch {result['proposal_id']}")
     for row in result["batch"]:
         table.add_row(str(row["rank"]), row["candidate"], row["domain"], f"{row['predicted']:.3f} ± {row['std']:.3f}",
-                      f"{row['acquisition']:.4g}", f"{row['novelty']:.2f}")
+                      f"{row['acquisition']:.4g}", row["chosen_by"], f"{row['novelty']:.2f}")
     console.print(table)
     console.print(f"incumbent {result['incumbent']['value']:.4g} ({result['incumbent']['rule']}); model {result['model']}; "
                   f"{result['timings']['total_s']:.1f} s")
