@@ -20,6 +20,7 @@ from db.engine import NotFoundError, StoreError
 from db.schemas import CampaignIn, CandidateIn, DecisionIn, MeasurementIn
 from db.tables import (AuditEvent, Campaign, CampaignPrior, Candidate, IterationRun, Measurement, ModelVersion, Prediction,
                        PriorMaterial, PriorSet, ProposalBatch, ProposalItem, utc_now)
+from e2t_al.acquisition import CHOSEN_BY
 from e2t_al.units import UnitError, convert
 
 DUPLICATE_WINDOW = timedelta(minutes=1)
@@ -514,6 +515,7 @@ class ProposedCandidate:
     predicted_std: float
     acquisition_value: float
     novelty: float
+    chosen_by: str = "acquisition"  # or "highest mean": the place went to the highest predicted mean
 
 
 def record_proposal(session: Session, campaign: Campaign, items: list[ProposedCandidate], acquisition: str,
@@ -526,6 +528,9 @@ def record_proposal(session: Session, campaign: Campaign, items: list[ProposedCa
             return existing
     if len({item.candidate_id for item in items}) != len(items):
         raise StoreError("a proposal batch lists the same candidate twice")
+    unknown = sorted({item.chosen_by for item in items} - set(CHOSEN_BY))
+    if unknown:
+        raise StoreError(f"a proposal's chosen_by must be one of {', '.join(map(repr, CHOSEN_BY))}, not {', '.join(map(repr, unknown))}")
     batch = ProposalBatch(campaign_id=campaign.id, acquisition=acquisition,
                           iteration_run_id=iteration_run.id if iteration_run else None,
                           model_version_id=model_version.id if model_version else None)

@@ -148,6 +148,8 @@ class ProposalItem(SQLModel, table=True):
     predicted_std: float
     acquisition_value: float
     novelty: float
+    chosen_by: str = Field(default="acquisition", max_length=20,  # e2t_al.acquisition.CHOSEN_BY: acquisition | highest mean
+                           sa_column_kwargs={"server_default": "acquisition"})
     status: str = Field(default="proposed", max_length=20)  # proposed | approved | rejected | measured
     decided_by: Optional[str] = Field(default=None, max_length=80)
     decided_at: Optional[datetime] = None

@@ -27,6 +27,7 @@ from db.engine import StoreError
 from db.schemas import CampaignIn, CandidateIn, MeasurementIn
 from db.tables import (Campaign, CampaignPrior, Candidate, IterationRun, Measurement, ModelVersion, Prediction, PriorMaterial,
                        PriorSet, ProposalBatch, ProposalItem)
+from e2t_al.acquisition import CHOSEN_BY
 
 FORMAT = "e2t-al campaign export 1"
 CANDIDATE_COLUMNS = ["identifier", "representation_kind", "element_domain", "source", "created_at", "retired_at", "retired_by",
@@ -35,7 +36,7 @@ MEASUREMENT_COLUMNS = ["number", "candidate", "value", "unit", "value_in_campaig
                        "measured_at", "recorded_at", "status", "corrects", "proposal", "notes", "retracted_by", "retracted_at",
                        "retraction_reason"]
 PROPOSAL_COLUMNS = ["batch", "iteration", "acquisition", "batch_created_at", "model_version", "rank", "candidate", "predicted_mean",
-                    "predicted_std", "acquisition_value", "novelty", "status", "decided_by", "decided_at", "comment"]
+                    "predicted_std", "acquisition_value", "novelty", "status", "decided_by", "decided_at", "comment", "chosen_by"]
 PREDICTION_COLUMNS = ["candidate", "model_version", "mean", "std", "novelty"]
 PRIOR_COLUMNS = ["identifier", "representation_kind", "element_domain", "value", "representation"]
 
@@ -69,7 +70,8 @@ def export_campaign(session: Session, campaign: Campaign, folder: Path) -> dict:
     _write_csv(folder / "proposals.csv", PROPOSAL_COLUMNS, [
         [batch_number[b.id], iteration_of.get(b.iteration_run_id), b.acquisition, _time(b.created_at),
          version_number.get(b.model_version_id), item.rank, candidate.identifier, repr(item.predicted_mean), repr(item.predicted_std),
-         repr(item.acquisition_value), repr(item.novelty), item.status, item.decided_by, _time(item.decided_at), item.comment]
+         repr(item.acquisition_value), repr(item.novelty), item.status, item.decided_by, _time(item.decided_at), item.comment,
+         item.chosen_by]
         for b in batches for item, candidate in service.proposal_items(session, campaign, batch_id=b.id)])
     latest = service.latest_predictions(session, campaign)
     _write_csv(folder / "predictions.csv", PREDICTION_COLUMNS, [
@@ -204,7 +206,8 @@ def import_campaign(session: Session, folder: Path, name: str | None = None, mod
         item = ProposalItem(batch_id=batches[batch_key].id, candidate_id=_candidate(candidates, row["candidate"]).id, rank=int(row["rank"]),
                             predicted_mean=float(row["predicted_mean"]), predicted_std=float(row["predicted_std"]),
                             acquisition_value=float(row["acquisition_value"]), novelty=float(row["novelty"]), status=row["status"],
-                            decided_by=row["decided_by"] or None, decided_at=_parse_time(row["decided_at"]), comment=row["comment"] or None)
+                            decided_by=row["decided_by"] or None, decided_at=_parse_time(row["decided_at"]), comment=row["comment"] or None,
+                            chosen_by=_chosen_by(row))
         session.add(item)
         items[f"{batch_key}:{row['rank']}"] = item
     session.flush()
@@ -296,6 +299,14 @@ def _write_csv(path: Path, columns: list[str], rows: list[list]) -> None:
         writer = csv.writer(handle)
         writer.writerow(columns)
         writer.writerows([["" if v is None else v for v in row] for row in rows])
+
+
+def _chosen_by(row: dict) -> str:
+    """A proposal row's ``chosen_by``; exports written before the column existed lack it (all "acquisition")."""
+    chosen_by = row.get("chosen_by") or CHOSEN_BY[1]
+    if chosen_by not in CHOSEN_BY:
+        raise StoreError(f"proposals.csv: chosen_by must be one of {', '.join(map(repr, CHOSEN_BY))}, not {chosen_by!r}")
+    return chosen_by
 
 
 def _read_csv(path: Path) -> list[dict]:

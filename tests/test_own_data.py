@@ -108,6 +108,7 @@ def test_readme_own_data_example_end_to_end(tmp_path, monkeypatch, data_dir):
     exploited = sum(row["chosen_by"] == "highest mean" for row in first["batch"])
     chosen_by = [row["chosen_by"] for row in first["batch"]]
     assert exploited <= 1 and chosen_by[exploited:] == ["acquisition"] * (4 - exploited)
+    assert [r["chosen_by"] for r in waiting] == chosen_by  # the store keeps what chose each place
     values = [r["acquisition"] for r in waiting]
     assert all(np.isfinite(values)) and values[exploited:] == sorted(values[exploited:], reverse=True)
     approved = cli_json("proposals", "approve", "--campaign", "lab-oxides", "--all", "--comment", "go")

@@ -169,6 +169,24 @@ def test_decisions_and_measurement_close_a_proposal(store, campaign):
         assert session.exec(select(Measurement)).one().proposal_item_id == a.id
 
 
+def test_a_proposal_keeps_what_chose_each_place(store, campaign):
+    from db.transfer import _chosen_by
+
+    with session_scope(store) as session:
+        first, second = [c.id for c in service.list_candidates(session, campaign)][:2]
+        items = [service.ProposedCandidate(first, 2.0, 0.1, -3.0, 0.0, "highest mean"), service.ProposedCandidate(second, 1.0, 0.5, -1.0, 0.0)]
+        service.record_proposal(session, campaign, items, "qlogei")
+        assert [item.chosen_by for item, _ in service.proposal_items(session, campaign)] == ["highest mean", "acquisition"]
+    with pytest.raises(service.StoreError, match="chosen_by must be one of 'highest mean', 'acquisition', not 'luck'"), \
+            session_scope(store) as session:
+        service.record_proposal(session, campaign, [service.ProposedCandidate(first, 1.0, 0.5, 0.0, 0.0, "luck")], "qlogei")
+    with session_scope(store) as session:
+        assert len(service.proposal_items(session, campaign)) == 2  # the refused batch wrote nothing
+    assert _chosen_by({"rank": "1"}) == "acquisition"  # an export written before the column existed
+    with pytest.raises(service.StoreError, match="proposals.csv: chosen_by must be one of"):
+        _chosen_by({"chosen_by": "luck"})
+
+
 @pytest.mark.parametrize("field, value, reason", [
     ("value", True, "must be a number, not true"), ("value", "1_000", "without underscores"),
     ("uncertainty", False, "must be a number"), ("measured_at", "0001-01-01T00:00:00Z", "before 1900"),

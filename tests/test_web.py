@@ -328,6 +328,7 @@ def test_review_and_measure_on_each_backend(store_url, tmp_path):
     assert added.status_code == 201 and added.json()["operator"] == "experimentalist"
     proposals = client.get(f"/api/proposals?campaign={CAMPAIGN}", headers=reviewer).json()
     assert [p["status"] for p in proposals if p["id"] == first] == ["measured"]
+    assert [p["chosen_by"] for p in proposals] == ["highest mean"] + ["acquisition"] * 3
     summary = client.get(f"/api{C}", headers=reviewer).json()
     assert summary["experiments"] == 1 and summary["best_identifier"] == "g01"
 

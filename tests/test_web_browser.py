@@ -80,6 +80,7 @@ def test_review_measure_upload_and_watch_the_dashboard(served_lab, browser):
     page.click("#open-proposals thead th:nth-child(6)")  # sort by predicted value, lowest first
     assert page.locator("#open-proposals thead th:nth-child(6)").get_attribute("aria-sort") == "ascending"
     assert page.locator("#open-proposals tbody tr td:nth-child(2)").all_inner_texts() == ["g04", "g03", "g02", "g01"]
+    assert page.locator("#open-proposals td.chosen-by").all_inner_texts() == ["acquisition"] * 3 + ["highest mean"]
     page.screenshot(path=str(SCREENSHOTS / "proposals.png"), full_page=True)
     for candidate, comment in (("g01", "fluoride precursors in stock"), ("g02", "")):
         row = page.locator("#open-proposals tbody tr", has_text=candidate)

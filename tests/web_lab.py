@@ -52,7 +52,8 @@ def seed_lab(url: str, folder: Path) -> dict:
                                    [0.2 + 0.05 * i for i in range(12)], [0.5] * 12)
         pool = [c for c, (_, _, _, value) in zip(candidates, CANDIDATES) if value is None][:4]
         batch = service.record_proposal(session, campaign, [
-            service.ProposedCandidate(c.id, 3.0 - 0.1 * i, 0.4, 1.0 - 0.1 * i, 1.5) for i, c in enumerate(pool)], "qlogei",
+            service.ProposedCandidate(c.id, 3.0 - 0.1 * i, 0.4, 1.0 - 0.1 * i, 1.5, "highest mean" if i == 0 else "acquisition")
+            for i, c in enumerate(pool)], "qlogei",
             model_version=version)
         proposal_ids = [item.id for item, _ in service.proposal_items(session, campaign, batch_id=batch.id)]
     engine.dispose()

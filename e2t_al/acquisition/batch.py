@@ -52,6 +52,7 @@ from botorch.optim import optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 from scipy.stats import norm
 
+from e2t_al.acquisition import CHOSEN_BY
 from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, PooledEnsembleModel
 from e2t_al.acquisition.objectives import botorch_objective, score
 from e2t_al.config import AcquisitionConfig
@@ -78,6 +79,10 @@ class BatchProposal:
     incumbent: float | None = None
     incumbent_rule: str = ""
     exploitation_places: int = 0
+
+    def chosen_by(self) -> list[str]:
+        """What chose each place, in order: ``"highest mean"`` for an exploitation place, else ``"acquisition"``."""
+        return [CHOSEN_BY[0] if place < self.exploitation_places else CHOSEN_BY[1] for place in range(len(self.indices))]
 
 
 @dataclass(frozen=True)

@@ -144,8 +144,8 @@ def candidate_predictions(state: CampaignState, scores: PoolScores) -> tuple[lis
 
 def proposed_candidates(state: CampaignState, batch: BatchProposal, scores: PoolScores) -> list[service.ProposedCandidate]:
     return [service.ProposedCandidate(int(state.candidate_ids[i]), float(scores.mean[i]), float(scores.std[i]),
-                                      float(value), float(scores.embedding_novelty[i]))
-            for i, value in zip(batch.indices, batch.acquisition_values)]
+                                      float(value), float(scores.embedding_novelty[i]), chosen_by)
+            for i, value, chosen_by in zip(batch.indices, batch.acquisition_values, batch.chosen_by())]
 
 
 def batch_table(state: CampaignState, batch: BatchProposal, scores: PoolScores) -> list[dict]:
@@ -155,6 +155,6 @@ def batch_table(state: CampaignState, batch: BatchProposal, scores: PoolScores) 
              "predicted": round(float(scores.mean[i]), 3), "std": round(float(scores.std[i]), 3),
              "acquisition": round(float(v), 4), "novelty": round(float(scores.embedding_novelty[i]), 2),
              "domain_novelty": round(float(scores.domain_novelty[i]), 2),
-             "chosen_by": "highest mean" if r <= batch.exploitation_places else "acquisition"}
-            for r, (i, v) in enumerate(zip(batch.indices, batch.acquisition_values), start=1)]
+             "chosen_by": chosen_by}
+            for r, (i, v, chosen_by) in enumerate(zip(batch.indices, batch.acquisition_values, batch.chosen_by()), start=1)]
 

@@ -21,7 +21,7 @@ def proposal_rows(session, campaign, statuses: list[str] | None) -> list[dict]:
     return [{"item": item.id, "batch": item.batch_id, "iteration": runs.get(batches[item.batch_id].iteration_run_id),
              "rank": item.rank, "candidate": candidate.identifier, "domain": candidate.element_domain,
              "predicted": item.predicted_mean, "std": item.predicted_std, "acquisition": item.acquisition_value,
-             "novelty": item.novelty, "status": item.status, "decided_by": item.decided_by,
+             "chosen_by": item.chosen_by, "novelty": item.novelty, "status": item.status, "decided_by": item.decided_by,
              "decided_at": item.decided_at.isoformat() if item.decided_at else None, "comment": item.comment}
             for item, candidate in service.proposal_items(session, campaign, statuses=statuses)]
 
@@ -39,10 +39,10 @@ def proposals_list(campaign: str = typer.Option(...),
     if json_output:
         print_json(rows)
         return
-    table = Table("item", "iter.", "rank", "candidate", "domain", "prediction ± σ", "acquisition", "status", "decided by", "comment")
+    table = Table("item", "iter.", "rank", "candidate", "domain", "prediction ± σ", "acquisition", "chosen by", "status", "decided by", "comment")
     for r in rows:
         table.add_row(str(r["item"]), str(r["iteration"] or ""), str(r["rank"]), r["candidate"], r["domain"],
-                      f"{r['predicted']:.3f} ± {r['std']:.3f}", f"{r['acquisition']:.4g}", r["status"], r["decided_by"] or "",
+                      f"{r['predicted']:.3f} ± {r['std']:.3f}", f"{r['acquisition']:.4g}", r["chosen_by"], r["status"], r["decided_by"] or "",
                       r["comment"] or "")
     console.print(table)
 

@@ -81,6 +81,7 @@ class ProposalOut(BaseModel):
     predicted_mean: float
     predicted_std: float
     acquisition_value: float
+    chosen_by: str
     status: str
     decided_by: Optional[str]
     decided_at: Optional[datetime]
@@ -211,7 +212,7 @@ def proposal_out(item: ProposalItem, candidate: Candidate) -> ProposalOut:
     return ProposalOut(id=item.id, batch_id=item.batch_id, rank=item.rank, candidate=candidate.identifier,
                        formula=formula_of(candidate), element_domain=candidate.element_domain, novelty=item.novelty,
                        predicted_mean=item.predicted_mean, predicted_std=item.predicted_std,
-                       acquisition_value=item.acquisition_value, status=item.status, decided_by=item.decided_by,
+                       acquisition_value=item.acquisition_value, chosen_by=item.chosen_by, status=item.status, decided_by=item.decided_by,
                        decided_at=item.decided_at, comment=item.comment)
 
 
