@@ -470,7 +470,7 @@ def test_e2t_gp_scope_trend_learns_a_scope_that_runs_against_the_background(tiny
     """``e2t_gp_scope_trend``: no extra term while the scope is unmeasured (the default's posterior); with five scope
     measurements, a scope whose trend runs against the measured domains' gets a large s_T² and is predicted from
     its own measurements, one that follows them a small s_T²; the term only couples two scope candidates."""
-    from e2t_al.acquisition.e2t_gp import ScopeTrendKernel, has_scope_trend
+    from e2t_al.acquisition.e2t_gp import ScopeTrendKernel, has_scope_trend, scope_trend_scales
     from e2t_al.acquisition.surrogates import e2t_surrogate
     from gpytorch.kernels import RBFKernel
 
@@ -493,7 +493,7 @@ def test_e2t_gp_scope_trend_learns_a_scope_that_runs_against_the_background(tiny
         surrogate = e2t_surrogate(acquisition, ensemble, X, measured, values[measured], domains, in_scope=scope)
         fitted[name] = surrogate.model
         error[name] = np.abs(pool_predictions(surrogate.model, surrogate.pool_X)[0][rest] - values[rest]).mean()
-    scale = {name: fitted[name].covar_module.kernels[-1].outputscale.item() for name in ("follows", "against")}
+    scale = {name: scope_trend_scales(fitted[name])[1] for name in ("follows", "against")}
     assert scale["against"] > 10 * scale["follows"]
     assert error["against"] < 0.25 * error["against, default"]
     kept = e2t_surrogate(config, ensemble, X, measured, y[measured], domains, batch_number=1,

@@ -267,14 +267,16 @@ class Believer:
         acquisition = LogExpectedImprovement(self.model, best_f=self.best_f, posterior_transform=self.transform)
         X = self.pool_X[torch.as_tensor(choices)].unsqueeze(-2)  # (c, 1, d)
         with torch.no_grad():
-            values = torch.cat([acquisition(X[i:i + self.chunk_size]) for i in range(0, len(X), self.chunk_size)])
-        if exploit:
-            mean, _ = pool_predictions(self.model, X[:, 0], self.chunk_size)
-            best = int(np.argmax(self.sign * mean))
-        else:
-            best = int(torch.argmax(values))
+            if exploit:  # the pool is scored once, by its mean; log EI only where the place went
+                mean, _ = pool_predictions(self.model, X[:, 0], self.chunk_size)
+                best = int(np.argmax(self.sign * mean))
+                value = acquisition(X[best:best + 1])[0]
+            else:
+                values = torch.cat([acquisition(X[i:i + self.chunk_size]) for i in range(0, len(X), self.chunk_size)])
+                best = int(torch.argmax(values))
+                value = values[best]
         self.believe(torch.as_tensor([choices[best]]))
-        return int(choices[best]), float(values[best])
+        return int(choices[best]), float(value)
 
 
 class ThompsonDraws:

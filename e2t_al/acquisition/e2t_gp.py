@@ -130,6 +130,15 @@ def has_scope_trend(gp: SingleTaskGP | None) -> bool:
     return gp is not None and any(isinstance(module, ScopeTrendKernel) for module in gp.covar_module.modules())
 
 
+def scope_trend_scales(gp: SingleTaskGP) -> tuple[float, float]:
+    """``(s², s_T²)`` of a GP with the scope's own trend: the output scales of the shared descriptor term and of the
+    scope's term, found by what they wrap (the scope's term holds the shared term's descriptor kernel)."""
+    scaled = [module for module in gp.covar_module.modules() if isinstance(module, ScaleKernel)]
+    own = next(module for module in scaled if isinstance(module.base_kernel, ScopeTrendKernel))
+    shared = next(module for module in scaled if module.base_kernel is own.base_kernel.descriptor_kernel)
+    return shared.outputscale.item(), own.outputscale.item()
+
+
 def domain_level(values: torch.Tensor, domains: np.ndarray) -> torch.Tensor:
     """Each candidate's value replaced by the mean over its element domain's candidates, ``(n,)``."""
     values = torch.as_tensor(values, dtype=torch.float64).clone()

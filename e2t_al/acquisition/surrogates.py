@@ -19,7 +19,7 @@ from botorch.models import SingleTaskGP
 from botorch.models.model import Model
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from e2t_al.acquisition.e2t_gp import domain_level, fit_e2t_gp, has_scope_trend, pool_inputs
+from e2t_al.acquisition.e2t_gp import domain_level, fit_e2t_gp, has_scope_trend, pool_inputs, scope_trend_scales
 from e2t_al.acquisition.fit_memo import GPFitMemo
 from e2t_al.acquisition.models import GP_FIT_ITERATIONS, E2TEnsembleModel, mean_imputed
 from e2t_al.config import AcquisitionConfig
@@ -99,8 +99,7 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
     else:
         prior = next(iter(fits))
     if scope_trend is not None and refit:
-        terms = fits[prior].covar_module.kernels  # shared descriptor trend, domain level, scope trend (, scope level)
-        shared, own = terms[0].outputscale.item(), terms[2].outputscale.item()
+        shared, own = scope_trend_scales(fits[prior])
         log.info("e2t_gp scope trend: s² %.4f, s_T² %.4f, background-scope correlation %.3f", shared, own,
                  (shared / (shared + own)) ** 0.5)
     return PoolSurrogate(fits[prior], pool_X, model, prior)
