@@ -515,7 +515,7 @@ class ProposedCandidate:
     predicted_std: float
     acquisition_value: float
     novelty: float
-    chosen_by: str = "acquisition"  # or "highest mean": the place went to the highest predicted mean
+    chosen_by: str = CHOSEN_BY[1]  # "acquisition", or "highest mean": the place went to the highest predicted mean
 
 
 def record_proposal(session: Session, campaign: Campaign, items: list[ProposedCandidate], acquisition: str,
