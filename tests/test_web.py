@@ -407,6 +407,15 @@ def test_page_messages_come_from_the_session_not_the_url(lab):
     assert "proposal 1 approved" not in client.get(decided.headers["location"]).text  # shown once
 
 
+def test_decided_proposals_keep_what_chose_them(lab):
+    client, _, _ = lab
+    csrf = signed_in(client, "reviewer")
+    client.post(f"{C}/proposals/1/decision", data={"csrf_token": csrf, "decision": "rejected"})
+    client.post(f"{C}/proposals/2/decision", data={"csrf_token": csrf, "decision": "rejected"})
+    decided = client.get(f"{C}/proposals").text.split('id="decided-proposals"')[1]
+    assert re.findall(r'<td class="chosen-by">([^<]*)</td>', decided) == ["acquisition", "highest mean"]  # newest first
+
+
 def test_oversized_bodies_are_refused_before_parsing_or_authentication(lab):
     client, url, _ = lab
     before = count_rows(url, Measurement)
