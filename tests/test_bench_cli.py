@@ -7,6 +7,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from e2t_al.bench import environment
 from e2t_al.cli import app
 from e2t_al.data import DataError
 
@@ -130,6 +131,7 @@ def test_leave_one_domain_out_writes_every_domain_and_resumes(tmp_path, data_dir
     assert "1 already in the report" in " ".join(result.output.split())
     again = json.loads(out.read_text())
     assert again["domains"]["Ge-F"] == kept and list(again["domains"]) == ["Ge-F", "Pb-I"]
+    assert again["environments"] == [environment()]  # the report records the package versions, once
 
     result = CliRunner().invoke(app, [*args[:7], "2", *args[8:]])  # other seeds: refused, nothing overwritten
     assert result.exit_code == 2 and "other seed_values" in result.output
@@ -175,6 +177,7 @@ def test_leave_one_domain_out_runs_of_other_seeds_merge_into_the_two_seed_report
     assert merged["summary"]["methods"]["e2t_ensemble"]["r2_mean_over_domains"] == pytest.approx(
         both["summary"]["methods"]["e2t_ensemble"]["r2_mean_over_domains"])
     assert (tmp_path / "merged.png").stat().st_size > 10_000 and "merged 2 reports" in result.output
+    assert merged["environments"] == [environment()]  # every part ran here
 
     result = merge("both.json", "seed0.json", "bad.json")
     assert result.exit_code == 2 and "share seeds" in result.output and not (tmp_path / "bad.json").exists()

@@ -12,6 +12,7 @@ import yaml
 from e2t_al.acquisition.batch import Objective
 from e2t_al.acquisition.objectives import parse_objective
 from e2t_al.bench.discovery import Scenario, acceleration, median_interval, resolve_e2t, run_discovery
+from e2t_al.bench import environment
 from e2t_al.bench.suite import ScenarioConfig, SuiteConfig, merge_reports, run_suite
 from e2t_al.config import AcquisitionConfig, CampaignConfig, load_config
 
@@ -43,6 +44,7 @@ def test_suite_runs_two_scenarios_and_merges_later_seeds(mp, tmp_path):
     assert set(report["scenarios"]) == {"li-pooled", "k-window"}
     for name, scenario in report["scenarios"].items():
         assert scenario["seed_values"] == [0, 1] and scenario["seeds"] == 2
+        assert scenario["environments"] == [environment()]  # both parts ran here: one environment
         assert (tmp_path / f"suite_{name}.png").exists()
         e2t = scenario["strategies"]["e2t"]
         assert e2t["resolved"] == "e2t-gp-believer-exploit"
@@ -142,10 +144,13 @@ def test_merge_keeps_each_seed_once_and_takes_the_newer_run():
                                                          "in_window_hits")}
         record.update(seed_values=list(seeds), found=[True] * len(seeds), recall_curve=[[0.0, 1.0]] * len(seeds),
                       best_so_far=[[1.0, 2.0]] * len(seeds), regret_curve=[[1.0, 0.0]] * len(seeds))
-        return {"seed_values": list(seeds), "budget": 2, "batch": 1, "pool_size": 10, "strategies": {"random": record}}
+        return {"seed_values": list(seeds), "budget": 2, "batch": 1, "pool_size": 10, "strategies": {"random": record},
+                "environments": [{"numpy": "2.0" if value == 2 else "2.1"}]}
 
     merged = merge_reports(part([0, 1], 2), part([1, 2], 5))
     assert merged["seed_values"] == [0, 1, 2] and merged["seeds"] == 3
+    assert merged["environments"] == [{"numpy": "2.0"}, {"numpy": "2.1"}]  # seeds from two environments: both kept
+    assert merge_reports(merged, part([3], 5))["environments"] == merged["environments"]  # once each
     assert merged["strategies"]["random"]["experiments_to_best"] == [2, 5, 5]
     assert merged["strategies"]["random"]["top5_recall"]["@2"] == [1.0, 1.0, 1.0]
 

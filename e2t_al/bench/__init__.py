@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+from importlib import metadata
+
 from e2t_al.data import DataError
 
 
@@ -12,3 +15,24 @@ def seed_range(seeds: int, first_seed: int) -> list[int]:
     if first_seed < 0:
         raise DataError("--first-seed must be 0 or more")
     return list(range(first_seed, first_seed + seeds))
+
+
+NUMERIC_PACKAGES = ("torch", "botorch", "gpytorch", "linear_operator", "numpy", "scipy", "pymatgen", "rdkit")
+
+
+def environment() -> dict:
+    """What a benchmark's figures depend on besides the code and the data: the Python and numeric packages' versions
+    (``None`` for one not installed). A discovery campaign is exactly repeatable in one environment, but small
+    numerical differences between package versions move single seeds by whole batches, so reports record it."""
+    versions = {}
+    for package in NUMERIC_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"python": platform.python_version(), **versions}
+
+
+def distinct(items: list) -> list:
+    """``items`` without repeats, in first-seen order (for unhashable items such as the ``environment()`` dicts)."""
+    return [item for i, item in enumerate(items) if item not in items[:i]]

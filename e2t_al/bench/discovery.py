@@ -58,7 +58,7 @@ from e2t_al.acquisition.batch import Objective, propose_batch  # noqa: E402
 from e2t_al.acquisition.fit_memo import GPFitMemo  # noqa: E402
 from e2t_al.acquisition.models import fit_gp, mean_imputed  # noqa: E402
 from e2t_al.acquisition.surrogates import e2t_surrogate, gp_schedule  # noqa: E402
-from e2t_al.bench import seed_range  # noqa: E402
+from e2t_al.bench import environment, seed_range  # noqa: E402
 from e2t_al.bench.baybe_baseline import SOURCE_PER_TASK, TARGET_TASK, BayBEProposer, BayBETransferProposer  # noqa: E402
 from e2t_al.campaign.setup import create_campaign_from_config, in_domains  # noqa: E402
 from e2t_al.campaign.state import campaign_scope, domain_keys, read_state  # noqa: E402
@@ -256,7 +256,8 @@ def run_discovery(config: CampaignConfig, holdout: str | list[str] | Scenario, b
               "top_share": TOP_SHARE, "top_count": len(board.top_ids),
               "baybe_search_space_seconds": baybe.build_seconds if baybe else None,
               "baybe_transfer_source_per_task": SOURCE_PER_TASK if "baybe-transfer" in strategies else None,
-              "seed_values": seed_values, "second_process": side_lane, "skipped": skipped}
+              "seed_values": seed_values, "second_process": side_lane, "skipped": skipped,
+              "environments": [environment()]}  # one per environment that ran seeds of the report (suite merges)
     meta_training_seconds = []  # per seed: the E2T ensemble shared by the e2t-* strategies
     side_fits = {"fitted": 0, "reused": 0}
 

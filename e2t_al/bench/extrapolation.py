@@ -34,7 +34,7 @@ from rich.table import Table
 from e2t_al.acquisition.batch import pool_predictions
 from e2t_al.acquisition.models import fit_gp, mean_imputed
 from e2t_al.acquisition.surrogates import e2t_surrogate
-from e2t_al.bench import seed_range
+from e2t_al.bench import distinct, environment, seed_range
 from e2t_al.bench.metrics import calibration_metrics, regression_metrics
 from e2t_al.bench.plots import domain_r2_plot, parity_plot
 from e2t_al.config import AcquisitionConfig, ExtrapolationBenchConfig
@@ -238,7 +238,7 @@ def run_extrapolation(config: ExtrapolationBenchConfig, holdout: str, seeds: int
         record, first_run = evaluate_holdout(config, data, holdout, seed_values, methods, bar, task)
 
     report = {"dataset": config.dataset, "target": config.target, "unit": data.unit, "holdout": holdout,
-              "seeds": seeds, **record, "config": config.model_dump(mode="json")}
+              "seeds": seeds, **record, "config": config.model_dump(mode="json"), "environments": [environment()]}
     console.print(results_table(report))
     if "calibration" in report:
         console.print(f"ensemble 90% interval covers {report['calibration']['coverage_90']:.1%} of held-out values; "
@@ -281,7 +281,8 @@ def run_leave_one_domain_out(config: ExtrapolationBenchConfig, seeds: int, json_
     settings = {"dataset": config.dataset, "target": config.target, "unit": data.unit, "holdout": ALL,
                 "seed_values": seed_values, "methods": list(methods),
                 "config": config.model_dump(mode="json", exclude=LODO_CONFIG_EXCLUDE)}
-    report = {**settings, "domain_list": domains, "tuned_on": list(config.tuned_on), "domains": {}}
+    report = {**settings, "domain_list": domains, "tuned_on": list(config.tuned_on), "domains": {},
+              "environments": [environment()]}  # and those of a resumed run's earlier domains
     if json_path is not None and json_path.exists():
         previous = json.loads(json_path.read_text())
         previous["config"] = comparable_config(previous.get("config"))
@@ -290,6 +291,7 @@ def run_leave_one_domain_out(config: ExtrapolationBenchConfig, seeds: int, json_
             raise DataError(f"{json_path} holds a leave-one-domain-out run with other {', '.join(differs)}; "
                             "give another --json to start a new run")
         report["domains"] = {d: r for d, r in previous.get("domains", {}).items() if d in domains}
+        report["environments"] = distinct(previous.get("environments", []) + report["environments"])
     todo = [d for d in domains if d not in report["domains"]]
     console.print(f"[bold]{config.dataset}[/] target [bold]{config.target}[/]: leave-one-domain-out over {len(domains)} "
                   f"domains ({len(domains) - len(todo)} already in the report), seeds {seed_values}")
@@ -350,7 +352,8 @@ def merge_leave_one_domain_out(paths: list[Path], json_path: Path, plot_path: Pa
     report = {k: runs[0][k] for k in (*keys, "holdout")}
     report["methods"] = methods
     report.update(seed_values=sorted(seeds), domain_list=domains, tuned_on=runs[0].get("tuned_on", []),
-                  merged_from=[str(p) for p in paths], left_out_domains=missing, domains={})
+                  merged_from=[str(p) for p in paths], left_out_domains=missing, domains={},
+                  environments=distinct([env for run in runs for env in run.get("environments", [])]))
     for domain in domains:
         records = [run["domains"][domain] for run in runs]
         merged = {k: records[0][k] for k in ("n_train", "n_test", "level_gap")}

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from e2t_al.acquisition.batch import Objective
 from e2t_al.acquisition.objectives import parse_objective
+from e2t_al.bench import distinct
 from e2t_al.bench.discovery import (PER_SEED, STRATEGIES, Scenario, best_so_far_plot, derived_metrics,
                                     discovery_model_config, enhancement_factors, interval_text, run_discovery)
 from e2t_al.config import CampaignConfig, Strict, load_config
@@ -103,6 +104,10 @@ def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console:
                                workers=workers, first_seed=first_seed, on_save=keep))
         best_so_far_plot(report["scenarios"][name], json_path.with_name(f"{json_path.stem}_{name}.png"))
     console.print(suite_table(report, strategies))
+    for name in names:
+        if len(report["scenarios"][name].get("environments", [])) > 1:
+            console.print(f"[yellow]{name}: its seeds ran in {len(report['scenarios'][name]['environments'])} different "
+                          "environments (package versions in the report's `environments`); single seeds may differ[/]")
     console.print(f"wrote {json_path} and one best-so-far plot per scenario beside it")
     return report
 
@@ -130,6 +135,7 @@ def merge_reports(old: dict | None, new: dict) -> dict:
         if resolved:
             strategies[name]["resolved"] = resolved
     merged["seed_values"] = seeds
+    merged["environments"] = distinct(old.get("environments", []) + new.get("environments", []))
     merged["strategies"] = derived_metrics(strategies, merged["pool_size"], merged["budget"])
     merged["seeds"] = min((len(r["experiments_to_best"]) for r in strategies.values()), default=0)
     merged["enhancement_factor"] = enhancement_factors(merged["strategies"])
