@@ -11,8 +11,8 @@ import yaml
 
 from e2t_al.acquisition.batch import Objective
 from e2t_al.acquisition.objectives import parse_objective
-from e2t_al.bench.discovery import Scenario, acceleration, median_interval, resolve_e2t, run_discovery
 from e2t_al.bench import environment
+from e2t_al.bench.discovery import Scenario, acceleration, median_interval, resolve_e2t, run_discovery
 from e2t_al.bench.suite import ScenarioConfig, SuiteConfig, merge_reports, run_suite
 from e2t_al.config import AcquisitionConfig, CampaignConfig, load_config
 

@@ -22,8 +22,8 @@ NUMERIC_PACKAGES = ("torch", "botorch", "gpytorch", "linear_operator", "numpy", 
 
 def environment() -> dict:
     """What a benchmark's figures depend on besides the code and the data: the Python and numeric packages' versions
-    (``None`` for one not installed). A discovery campaign is exactly repeatable in one environment, but small
-    numerical differences between package versions move single seeds by whole batches, so reports record it."""
+    (``None`` for one not installed). A discovery campaign repeated in one environment gave the same result, but small
+    numerical differences between package versions moved single seeds by whole batches, so reports record it."""
     versions = {}
     for package in NUMERIC_PACKAGES:
         try:
