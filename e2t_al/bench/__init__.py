@@ -33,6 +33,7 @@ def environment() -> dict:
     return {"python": platform.python_version(), **versions}
 
 
-def distinct(items: list) -> list:
-    """``items`` without repeats, in first-seen order (for unhashable items such as the ``environment()`` dicts)."""
-    return [item for i, item in enumerate(items) if item not in items[:i]]
+def joined_environments(*reports: dict) -> list[dict]:
+    """The distinct ``environments`` of reports whose seeds or domains are joined into one, in first-seen order."""
+    seen = [env for report in reports for env in report.get("environments", [])]
+    return [env for i, env in enumerate(seen) if env not in seen[:i]]

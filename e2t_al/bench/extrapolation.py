@@ -34,7 +34,7 @@ from rich.table import Table
 from e2t_al.acquisition.batch import pool_predictions
 from e2t_al.acquisition.models import fit_gp, mean_imputed
 from e2t_al.acquisition.surrogates import e2t_surrogate
-from e2t_al.bench import distinct, environment, seed_range
+from e2t_al.bench import environment, joined_environments, seed_range
 from e2t_al.bench.metrics import calibration_metrics, regression_metrics
 from e2t_al.bench.plots import domain_r2_plot, parity_plot
 from e2t_al.config import AcquisitionConfig, ExtrapolationBenchConfig
@@ -291,7 +291,7 @@ def run_leave_one_domain_out(config: ExtrapolationBenchConfig, seeds: int, json_
             raise DataError(f"{json_path} holds a leave-one-domain-out run with other {', '.join(differs)}; "
                             "give another --json to start a new run")
         report["domains"] = {d: r for d, r in previous.get("domains", {}).items() if d in domains}
-        report["environments"] = distinct(previous.get("environments", []) + report["environments"])
+        report["environments"] = joined_environments(previous, report)
     todo = [d for d in domains if d not in report["domains"]]
     console.print(f"[bold]{config.dataset}[/] target [bold]{config.target}[/]: leave-one-domain-out over {len(domains)} "
                   f"domains ({len(domains) - len(todo)} already in the report), seeds {seed_values}")
@@ -353,7 +353,7 @@ def merge_leave_one_domain_out(paths: list[Path], json_path: Path, plot_path: Pa
     report["methods"] = methods
     report.update(seed_values=sorted(seeds), domain_list=domains, tuned_on=runs[0].get("tuned_on", []),
                   merged_from=[str(p) for p in paths], left_out_domains=missing, domains={},
-                  environments=distinct([env for run in runs for env in run.get("environments", [])]))
+                  environments=joined_environments(*runs))
     for domain in domains:
         records = [run["domains"][domain] for run in runs]
         merged = {k: records[0][k] for k in ("n_train", "n_test", "level_gap")}

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from e2t_al.acquisition.batch import Objective
 from e2t_al.acquisition.objectives import parse_objective
-from e2t_al.bench import distinct
+from e2t_al.bench import joined_environments
 from e2t_al.bench.discovery import (PER_SEED, STRATEGIES, Scenario, best_so_far_plot, derived_metrics,
                                     discovery_model_config, enhancement_factors, interval_text, run_discovery)
 from e2t_al.config import CampaignConfig, Strict, load_config
@@ -135,7 +135,7 @@ def merge_reports(old: dict | None, new: dict) -> dict:
         if resolved:
             strategies[name]["resolved"] = resolved
     merged["seed_values"] = seeds
-    merged["environments"] = distinct(old.get("environments", []) + new.get("environments", []))
+    merged["environments"] = joined_environments(old, new)
     merged["strategies"] = derived_metrics(strategies, merged["pool_size"], merged["budget"])
     merged["seeds"] = min((len(r["experiments_to_best"]) for r in strategies.values()), default=0)
     merged["enhancement_factor"] = enhancement_factors(merged["strategies"])
