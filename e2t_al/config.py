@@ -223,6 +223,15 @@ class AcquisitionConfig(Strict):
     # believer in 57 of 60 runs of the discovery suite's six HOIP maximisation scenarios (seeds 0-9; one better, two
     # worse), top-5% recall after 40 experiments up; scope_measured was worse in 6 of 40 runs (seeds 0-4)
     exploit_rule: Literal["scope_measured", "improvement_unlikely"] = "improvement_unlikely"
+    # believer with e2t_gp only: a believed pick informs the descriptor trend around it but not its element domain's
+    # shared level (s_D²): each believed row is conditioned on as if it were the only member of a domain of its own.
+    # Why try it: with the three fluoride domains pooled, the plain believer gave its second place to Pb-F after a
+    # Ge-F pick (believing one Ge-F material shrank the whole Ge-F level) and so skipped Ge-F's third-ranked
+    # candidate, the pool's best, in the first batch of two seeds of five (README, "Where the first batch is lost").
+    # Development seeds 0-4 (README, "A believer that keeps the domain's level"): median batches to the best 1 against
+    # 2 on hoip-fluorides and hoip-noisy, 3 against 2 on hoip-gef, the same on hoip-scarce and hoip-germanium; 70
+    # batches in all for both. Not a clear gain, so off
+    believer_keeps_domain_level: bool = False
     ucb_beta: float = 4.0
     mc_samples: int = 128  # quasi-MC samples of a Gaussian posterior (GP, or the ensemble with posterior: gaussian)
     gp_refit_every: int = Field(3, ge=1)  # GP surrogates: hyper-parameters refitted every n batches, else reused

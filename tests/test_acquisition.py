@@ -550,3 +550,36 @@ def test_e2t_gp_without_a_learned_offset_falls_back_to_the_e2t_level_far_from_th
     np.testing.assert_allclose(mean[far], prior.numpy()[far], atol=0.05)
     learned = fit_e2t_gp(inputs, prior, np.flatnonzero(measured), y[measured], max_iterations=30)
     assert learned.mean_module.constant.item() != 0.0
+
+
+def test_believer_keeping_domain_levels_believes_a_pick_without_its_domains_shared_level(tiny):
+    """``believer_keeps_domain_level``: with only the same-domain term left (descriptor term ~0), believing one
+    candidate of the unexplored domain leaves its domain-mates' uncertainty as it was; the plain believer shrinks it
+    (the believed level is shared). A plain GP has no domain levels, so the option leaves it alone."""
+    from e2t_al.acquisition.batch import Believer, Incumbent, has_domain_levels
+    from e2t_al.acquisition.e2t_gp import fit_e2t_gp, pool_inputs
+
+    X, y, domains, ensemble = tiny
+    new = np.flatnonzero(domains == "C-Y")
+    measured = domains != "C-Y"
+    inputs = pool_inputs(X, domains)
+    gp = fit_e2t_gp(inputs, torch.zeros(len(X), dtype=torch.float64), np.flatnonzero(measured), y[measured],
+                    max_iterations=5)
+    descriptor_term, domain_term = gp.covar_module.kernels
+    descriptor_term.outputscale = torch.tensor(1e-8)
+    domain_term.outputscale = torch.tensor(1.0)
+    gp.likelihood.noise = torch.tensor(1e-2)
+    gp.train()
+    gp.eval()
+    assert has_domain_levels(gp)
+    _, before = pool_predictions(gp, inputs[new[1:]])
+    incumbent = Incumbent(float(y.max()), np.array([0]), "")
+    after = {}
+    for keeps in (False, True):
+        believer = Believer(gp, inputs, Objective(), incumbent, np.array([], dtype=int), 8192, keeps_domain_level=keeps)
+        believer.believe(torch.tensor([int(new[0])]))
+        _, after[keeps] = pool_predictions(believer.model, inputs[new[1:]])
+    np.testing.assert_allclose(after[True], before, rtol=1e-4)
+    assert (after[False] < 0.5 * before).all()
+    plain = fit_gp(torch.tensor(X[measured]), torch.tensor(y[measured]), max_iterations=5)
+    assert not has_domain_levels(plain)

@@ -110,6 +110,8 @@ def test_target_window_objective_parses_and_e2t_resolves():
         parse_objective("target:1.6:1.2")
     assert resolve_e2t(AcquisitionConfig()) == "e2t-gp-believer-exploit"  # the default
     assert resolve_e2t(AcquisitionConfig(exploit_places=0)) == "e2t-gp-believer"  # the default until stop 34
+    assert resolve_e2t(AcquisitionConfig(believer_keeps_domain_level=True)) == (
+        "e2t-gp-believer-exploit with believer_keeps_domain_level=True")  # the keep-level strategy's settings, named
     assert resolve_e2t(AcquisitionConfig(batch_rule="joint")) == "e2t-gp-qlogei"
     joint = {"batch_rule": "joint"}  # what believer does for the ensemble and for UCB (it needs a GP and EI)
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", **joint)) == "e2t-gauss-qlogei"
