@@ -229,8 +229,8 @@ class AcquisitionConfig(Strict):
     # Ge-F pick (believing one Ge-F material shrank the whole Ge-F level) and so skipped Ge-F's third-ranked
     # candidate, the pool's best, in the first batch of two seeds of five (README, "Where the first batch is lost").
     # Development seeds 0-4 (README, "A believer that keeps the domain's level"): median batches to the best 1 against
-    # 2 on hoip-fluorides and hoip-noisy, 3 against 2 on hoip-gef, the same on hoip-scarce and hoip-germanium; 70
-    # batches in all for both. Not a clear gain, so off
+    # 2 on hoip-fluorides and hoip-noisy (one pool), 3 against 2 on hoip-gef, the same on hoip-scarce, -germanium and
+    # -pbi; 75 batches in all against 76. Not a clear gain, so off
     believer_keeps_domain_level: bool = False
     ucb_beta: float = 4.0
     mc_samples: int = 128  # quasi-MC samples of a Gaussian posterior (GP, or the ensemble with posterior: gaussian)
