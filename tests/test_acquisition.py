@@ -556,8 +556,8 @@ def test_believer_keeping_domain_levels_believes_a_pick_without_its_domains_shar
     """``believer_keeps_domain_level``: with only the same-domain term left (descriptor term ~0), believing one
     candidate of the unexplored domain leaves its domain-mates' uncertainty as it was; the plain believer shrinks it
     (the believed level is shared). A plain GP has no domain levels, so the option leaves it alone."""
-    from e2t_al.acquisition.batch import Believer, Incumbent, has_domain_levels
-    from e2t_al.acquisition.e2t_gp import fit_e2t_gp, pool_inputs
+    from e2t_al.acquisition.batch import Believer, Incumbent
+    from e2t_al.acquisition.e2t_gp import fit_e2t_gp, has_domain_levels, pool_inputs
 
     X, y, domains, ensemble = tiny
     new = np.flatnonzero(domains == "C-Y")

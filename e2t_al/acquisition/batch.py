@@ -53,7 +53,7 @@ from botorch.sampling import SobolQMCNormalSampler
 from scipy.stats import norm
 
 from e2t_al.acquisition import CHOSEN_BY
-from e2t_al.acquisition.e2t_gp import SameDomainKernel
+from e2t_al.acquisition.e2t_gp import has_domain_levels, in_domains_of_their_own
 from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, PooledEnsembleModel
 from e2t_al.acquisition.objectives import botorch_objective, score
 from e2t_al.config import AcquisitionConfig
@@ -235,28 +235,21 @@ def uses_believer(model: Model, config: AcquisitionConfig, objective: Objective)
             and objective.kind in ("maximise", "minimise"))
 
 
-def has_domain_levels(model: Model) -> bool:
-    """Whether ``model`` is an E2T-informed GP with a level shared by each element domain (``SameDomainKernel``)."""
-    covar = getattr(model, "covar_module", None)
-    return covar is not None and any(isinstance(module, SameDomainKernel) for module in covar.modules())
-
-
 class Believer:
     """The kriging believer over a discrete pool (``batch_rule: believer``, see the module docstring): each place
     takes the allowed candidate of highest analytic log expected improvement over ``incumbent.best_f`` (objective
     units), log EI(x) = log(σ(x) h((μ(x) − f*)/σ(x))), h(z) = φ(z) + zΦ(z), under the GP conditioned on every
     earlier pick (and on the ``pending (p,)`` rows first) at its own posterior mean.
 
-    ``keeps_domain_level`` (an E2T-informed GP, whose inputs hold each candidate's domain number in the second-last
-    column, ``pool_inputs``): each believed row is conditioned on with a domain number of its own, so under the
-    same-domain term s_D² 1[D(x) = D(x')] it shares no level with any candidate. A believed pick then takes
-    uncertainty from its descriptor neighbours only; its domain's level stays as uncertain as the real measurements
-    leave it."""
+    ``keeps_domain_level`` (an E2T-informed GP, ``pool_inputs``): each believed row is conditioned on with a domain
+    number of its own (``in_domains_of_their_own``), so under the same-domain term s_D² 1[D(x) = D(x')] it shares
+    no level with any candidate. A believed pick then takes uncertainty from its descriptor neighbours only; its
+    domain's level stays as uncertain as the real measurements leave it."""
 
     def __init__(self, model: GPyTorchModel, pool_X: torch.Tensor, objective: Objective, incumbent: Incumbent,
                  pending: np.ndarray, chunk_size: int, keeps_domain_level: bool = False):
         self.pool_X, self.chunk_size = pool_X, chunk_size
-        self.keeps_domain_level, self.believed = keeps_domain_level, 0
+        self.keeps_domain_level = keeps_domain_level
         self.best_f = incumbent.best_f
         self.sign = -1.0 if objective.kind == "minimise" else 1.0  # the incumbent is in objective units: −y when minimising
         self.transform = ScalarizedPosteriorTransform(weights=torch.tensor([self.sign], dtype=torch.float64))
@@ -269,10 +262,8 @@ class Believer:
         X = self.pool_X[rows]
         with torch.no_grad():
             believed = self.model.posterior(X).mean  # (r, 1); also fills the caches that conditioning needs
-            if self.keeps_domain_level:  # domain numbers −1, −2, …: none is a pool domain's (those count from 0)
-                X = X.clone()
-                X[:, -2] = -1.0 - self.believed - torch.arange(len(X), dtype=X.dtype)
-                self.believed += len(X)
+            if self.keeps_domain_level:
+                X = in_domains_of_their_own(X)
             self.model = self.model.condition_on_observations(X, believed)
 
     def expected_count_above_incumbent(self, choices: np.ndarray) -> float:

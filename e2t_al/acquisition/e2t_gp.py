@@ -130,6 +130,12 @@ def has_scope_trend(gp: SingleTaskGP | None) -> bool:
     return gp is not None and any(isinstance(module, ScopeTrendKernel) for module in gp.covar_module.modules())
 
 
+def has_domain_levels(gp: object) -> bool:
+    """Whether a model is an E2T-informed GP with a level shared by each element domain (``SameDomainKernel``)."""
+    covar = getattr(gp, "covar_module", None)
+    return covar is not None and any(isinstance(module, SameDomainKernel) for module in covar.modules())
+
+
 def scope_trend_scales(gp: SingleTaskGP) -> tuple[float, float]:
     """``(s², s_T²)`` of a GP with the scope's own trend: the output scales of the shared descriptor term and of the
     scope's term, found by what they wrap (the scope's term holds the shared term's descriptor kernel)."""
@@ -156,6 +162,14 @@ def pool_inputs(features: np.ndarray | torch.Tensor, domains: np.ndarray) -> tor
     _, domain_number = np.unique(np.asarray(domains).astype(str), return_inverse=True)
     return torch.cat([features, torch.as_tensor(domain_number, dtype=torch.float64).unsqueeze(-1),
                       torch.arange(len(features), dtype=torch.float64).unsqueeze(-1)], dim=-1)
+
+
+def in_domains_of_their_own(inputs: torch.Tensor) -> torch.Tensor:
+    """``pool_inputs`` rows ``(r, d + 2)`` with each row's domain number replaced by −1 − its pool index: under the
+    same-domain term no such row shares a level with a pool candidate (their numbers count from 0) or with another."""
+    inputs = inputs.clone()
+    inputs[..., -2] = -1.0 - inputs[..., -1]
+    return inputs
 
 
 def fit_e2t_gp(pool_X: torch.Tensor, prior_mean: torch.Tensor, train_index: np.ndarray, train_y: np.ndarray,
