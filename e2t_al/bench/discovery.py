@@ -71,31 +71,30 @@ from e2t_al.campaign.reports import campaign_experiments  # noqa: E402
 from e2t_al.campaign.simulated_lab import SimulatedLab  # noqa: E402
 
 # strategy → (surrogate family, acquisition settings it sets); "e2t" resolves to the config's own acquisition.
-# The GP baseline keeps BoTorch's joint (sequential greedy) batches.
+# Each family's strategies are its base settings plus what they change. The GP baseline keeps BoTorch's joint
+# (sequential greedy) batches.
+ENSEMBLE = {"surrogate": "e2t", "posterior": "members", "function": "qlogei", "batch_rule": "joint"}
+E2T_GP = {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "joint", "e2t_gp_learn_offset": True}
+E2T_GP_BELIEVER_EXPLOIT = {**E2T_GP, "batch_rule": "believer", "exploit_places": 1,
+                           "exploit_rule": "improvement_unlikely"}
+GP = {"function": "qlogei", "batch_rule": "joint"}
 STRATEGIES = {
-    "e2t-qlogei": ("e2t", {"surrogate": "e2t", "posterior": "members", "function": "qlogei", "batch_rule": "joint"}),
-    "e2t-ucb": ("e2t", {"surrogate": "e2t", "posterior": "members", "function": "qucb", "batch_rule": "joint"}),
-    "e2t-gauss-qlogei": ("e2t", {"surrogate": "e2t", "posterior": "gaussian", "function": "qlogei", "batch_rule": "joint"}),
-    "e2t-gauss-ucb": ("e2t", {"surrogate": "e2t", "posterior": "gaussian", "function": "qucb", "batch_rule": "joint"}),
+    "e2t-qlogei": ("e2t", ENSEMBLE),
+    "e2t-ucb": ("e2t", {**ENSEMBLE, "function": "qucb"}),
+    "e2t-gauss-qlogei": ("e2t", {**ENSEMBLE, "posterior": "gaussian"}),
+    "e2t-gauss-ucb": ("e2t", {**ENSEMBLE, "posterior": "gaussian", "function": "qucb"}),
     "e2t-thompson": ("e2t", {"surrogate": "e2t", "posterior": "gaussian", "function": "thompson"}),
-    "e2t-gp-qlogei": ("e2t", {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "joint", "e2t_gp_learn_offset": True}),
-    "e2t-gp-ucb": ("e2t", {"surrogate": "e2t_gp", "function": "qucb", "batch_rule": "joint", "e2t_gp_learn_offset": True}),
-    "e2t-gp-qlogei-marginal": ("e2t", {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "marginal",
-                                       "e2t_gp_learn_offset": True}),
-    "e2t-gp-qlogei-no-offset": ("e2t", {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "joint",
-                                        "e2t_gp_learn_offset": False}),
-    "e2t-gp-believer": ("e2t", {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "believer",
-                                "e2t_gp_learn_offset": True, "exploit_places": 0}),
-    "e2t-gp-believer-exploit": ("e2t", {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "believer",
-                                        "e2t_gp_learn_offset": True, "exploit_places": 1,
-                                        "exploit_rule": "improvement_unlikely"}),
-    "e2t-gp-believer-keep-level": ("e2t", {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "believer",
-                                           "e2t_gp_learn_offset": True, "exploit_places": 1,
-                                           "exploit_rule": "improvement_unlikely", "believer_keeps_domain_level": True}),
+    "e2t-gp-qlogei": ("e2t", E2T_GP),
+    "e2t-gp-ucb": ("e2t", {**E2T_GP, "function": "qucb"}),
+    "e2t-gp-qlogei-marginal": ("e2t", {**E2T_GP, "batch_rule": "marginal"}),
+    "e2t-gp-qlogei-no-offset": ("e2t", {**E2T_GP, "e2t_gp_learn_offset": False}),
+    "e2t-gp-believer": ("e2t", {**E2T_GP, "batch_rule": "believer", "exploit_places": 0}),
+    "e2t-gp-believer-exploit": ("e2t", E2T_GP_BELIEVER_EXPLOIT),
+    "e2t-gp-believer-keep-level": ("e2t", {**E2T_GP_BELIEVER_EXPLOIT, "believer_keeps_domain_level": True}),
     "e2t-gp-thompson": ("e2t", {"surrogate": "e2t_gp", "function": "thompson"}),
-    "gp-qlogei": ("gp", {"function": "qlogei", "batch_rule": "joint"}),
-    "gp-ucb": ("gp", {"function": "qucb", "batch_rule": "joint"}),
-    "gp-believer": ("gp", {"function": "qlogei", "batch_rule": "believer", "exploit_places": 0}),
+    "gp-qlogei": ("gp", GP),
+    "gp-ucb": ("gp", {**GP, "function": "qucb"}),
+    "gp-believer": ("gp", {**GP, "batch_rule": "believer", "exploit_places": 0}),
     "baybe": ("baybe", {}),
     "baybe-transfer": ("baybe-transfer", {}),
     "random": ("random", {}),
