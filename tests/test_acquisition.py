@@ -583,3 +583,24 @@ def test_believer_keeping_domain_levels_believes_a_pick_without_its_domains_shar
     assert (after[False] < 0.5 * before).all()
     plain = fit_gp(torch.tensor(X[measured]), torch.tensor(y[measured]), max_iterations=5)
     assert not has_domain_levels(plain)
+
+
+def test_hit_probability_fills_a_window_batch_with_the_likeliest_hits():
+    """window_rule hit_probability: each place's value is log P(low ≤ y ≤ high) under the GP's marginals, checked
+    against Φ by hand, and the batch is the top of that ranking among the allowed candidates."""
+    from scipy.stats import norm
+
+    gp = _fixed_gp([0.0, 0.3, 1.0], [0.2, 1.4, 3.0])
+    pool = torch.linspace(-1.0, 2.0, 31, dtype=torch.float64).unsqueeze(-1)
+    measured = np.zeros(31, dtype=bool)
+    measured[[10, 13, 20]] = True  # x = 0.0, 0.3, 1.0 (1.4 is a hit)
+    pending = np.zeros(31, dtype=bool)
+    pending[14] = True
+    objective = Objective("target_window", 1.2, 1.6)
+    config = AcquisitionConfig(batch_size=3, window_rule="hit_probability")
+    batch = propose_batch(gp, pool, measured, np.array([0.2, 1.4, 3.0]), config, objective, pending=pending)
+    mean, std = pool_predictions(gp, pool)
+    by_hand = norm.cdf((1.6 - mean) / std) - norm.cdf((1.2 - mean) / std)
+    allowed = np.flatnonzero(~measured & ~pending)
+    assert batch.indices.tolist() == allowed[np.argsort(-by_hand[allowed])[:3]].tolist()
+    np.testing.assert_allclose(np.exp(batch.acquisition_values), by_hand[batch.indices], rtol=1e-9)

@@ -12,7 +12,7 @@ import yaml
 from e2t_al.acquisition.batch import Objective
 from e2t_al.acquisition.objectives import parse_objective
 from e2t_al.bench import environment
-from e2t_al.bench.discovery import Scenario, acceleration, median_interval, resolve_e2t, run_discovery
+from e2t_al.bench.discovery import STRATEGIES, Scenario, acceleration, median_interval, resolve_e2t, run_discovery
 from e2t_al.bench.suite import ScenarioConfig, SuiteConfig, merge_reports, run_suite
 from e2t_al.config import AcquisitionConfig, CampaignConfig, load_config
 
@@ -112,6 +112,9 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert resolve_e2t(AcquisitionConfig(exploit_places=0)) == "e2t-gp-believer"  # the default until stop 34
     assert resolve_e2t(AcquisitionConfig(believer_keeps_domain_level=True)) == (
         "e2t-gp-believer-exploit with believer_keeps_domain_level=True")  # the keep-level strategy's settings, named
+    assert resolve_e2t(AcquisitionConfig(window_rule="acquisition")) == (
+        "e2t-gp-believer-exploit with window_rule=acquisition")  # e2t-window-qlogei's settings: windows by qLogEI
+    assert STRATEGIES["gp-qlogei"][1]["window_rule"] == "acquisition"  # the GP baseline stays BoTorch's qLogEI
     assert resolve_e2t(AcquisitionConfig(batch_rule="joint")) == "e2t-gp-qlogei"
     joint = {"batch_rule": "joint"}  # what believer does for the ensemble and for UCB (it needs a GP and EI)
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", **joint)) == "e2t-gauss-qlogei"

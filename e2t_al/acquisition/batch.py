@@ -188,6 +188,8 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         unexplored = ~np.isin(domains, list(explored))
     incumbent = campaign_incumbent(model, pool_X, measured, measured_y, objective, in_scope)
     thompson = ThompsonDraws(model, pool_X, objective, config.chunk_size, seed) if config.function == "thompson" else None
+    hits = (HitProbability(model, pool_X, objective, config.chunk_size)
+            if uses_hit_probability(config, objective) and thompson is None else None)
     believer = (Believer(model, pool_X, objective, incumbent, np.flatnonzero(pending), config.chunk_size,
                          keeps_domain_level=config.believer_keeps_domain_level and has_domain_levels(model))
                 if uses_believer(model, config, objective) else None)
@@ -209,6 +211,8 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
             break
         if thompson is not None:
             index, value = thompson.best_of_one_draw(choices)
+        elif hits is not None:
+            index, value = hits.most_likely_hit(choices)
         elif believer is not None:
             index, value = believer.best_and_believe(choices, exploit=exploit and step < config.exploit_places)
         else:
@@ -287,6 +291,36 @@ class Believer:
                 value = values[best]
         self.believe(torch.as_tensor([choices[best]]))
         return int(choices[best]), float(value)
+
+
+def uses_hit_probability(config: AcquisitionConfig, objective: Objective) -> bool:
+    """``window_rule: hit_probability`` applies: a target window of positive width."""
+    return (config.window_rule == "hit_probability" and objective.kind == "target_window"
+            and objective.high is not None and objective.low is not None and objective.high > objective.low)
+
+
+class HitProbability:
+    """A target window's places by the probability of a hit (``window_rule: hit_probability``): each place takes
+    the allowed candidate of highest log P(low ≤ y ≤ high) = log(Φ((high − μ)/σ) − Φ((low − μ)/σ)) under the
+    posterior's marginals N(μ_i, σ²_i), which is its acquisition value. A batch's expected number of hits is the sum
+    of its places' probabilities, so the top q of this ranking maximise it (marginals suffice: correlations change a
+    batch's spread of hits, not their expectation)."""
+
+    def __init__(self, model: Model, pool_X: torch.Tensor, objective: Objective, chunk_size: int):
+        mean, std = pool_predictions(model, pool_X, chunk_size)
+        std = np.maximum(std, 1e-12)
+        upper, lower = (objective.high - mean) / std, (objective.low - mean) / std
+        # log(Φ(b) − Φ(a)) = log T + log(1 − t/T), T the tail mass from the window's far edge on and t the part of it
+        # beyond the window: the survival functions when the mean lies below the window, Φ otherwise, so two tiny
+        # tail masses are never taken from one another as 1 − tiny
+        below = mean < objective.low
+        tail = np.where(below, norm.logsf(lower), norm.logcdf(upper))
+        beyond = np.where(below, norm.logsf(upper), norm.logcdf(lower))
+        self.log_probability = tail + np.log(-np.expm1(np.minimum(beyond - tail, -1e-300)))
+
+    def most_likely_hit(self, choices: np.ndarray) -> tuple[int, float]:
+        best = int(np.argmax(self.log_probability[choices]))
+        return int(choices[best]), float(self.log_probability[choices][best])
 
 
 class ThompsonDraws:

@@ -20,7 +20,8 @@ measured value through the measurement service. Strategies:
 Every strategy measures improvement against the best measured value in the scope (``campaign_incumbent``), except
 BayBE, whose recommender takes the best of all the data it is given. Scenario options: several hold-out domains
 pooled, a seeded share of the other domains measured at the start (``source_fraction``), lab noise (success is
-judged on the true values), and target windows (the figure there is the number of in-window materials found).
+judged on the true values), and target windows (the figure there is the number of in-window materials found; E2T
+strategies fill a window's batch by the probability of a hit unless the config says otherwise, ``gp-qlogei`` by qLogEI).
 
 The lab is noise-free by default, so a GP strategy often sees the same data in several seeds: its fits are
 remembered across seeds (``GPFitMemo``; the report counts fits made and reused). With ``workers=2``, BayBE (minutes
@@ -72,12 +73,13 @@ from e2t_al.campaign.simulated_lab import SimulatedLab  # noqa: E402
 
 # strategy → (surrogate family, acquisition settings it sets); "e2t" resolves to the config's own acquisition.
 # Each family's strategies are its base settings plus what they change. The GP baseline keeps BoTorch's joint
-# (sequential greedy) batches.
+# (sequential greedy) batches, and qLogEI for target windows too (gp-hit: the hit-probability rule). E2T strategies take
+# the config's window_rule (default hit_probability); e2t-window-qlogei is the default strategy with qLogEI for windows.
 ENSEMBLE = {"surrogate": "e2t", "posterior": "members", "function": "qlogei", "batch_rule": "joint"}
 E2T_GP = {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "joint", "e2t_gp_learn_offset": True}
 E2T_GP_BELIEVER_EXPLOIT = {**E2T_GP, "batch_rule": "believer", "exploit_places": 1,
                            "exploit_rule": "improvement_unlikely"}
-GP = {"function": "qlogei", "batch_rule": "joint"}
+GP = {"function": "qlogei", "batch_rule": "joint", "window_rule": "acquisition"}  # BoTorch's standard, windows too
 STRATEGIES = {
     "e2t-qlogei": ("e2t", ENSEMBLE),
     "e2t-ucb": ("e2t", {**ENSEMBLE, "function": "qucb"}),
@@ -92,9 +94,11 @@ STRATEGIES = {
     "e2t-gp-believer-exploit": ("e2t", E2T_GP_BELIEVER_EXPLOIT),
     "e2t-gp-believer-keep-level": ("e2t", {**E2T_GP_BELIEVER_EXPLOIT, "believer_keeps_domain_level": True}),
     "e2t-gp-thompson": ("e2t", {"surrogate": "e2t_gp", "function": "thompson"}),
+    "e2t-window-qlogei": ("e2t", {**E2T_GP_BELIEVER_EXPLOIT, "window_rule": "acquisition"}),
     "gp-qlogei": ("gp", GP),
     "gp-ucb": ("gp", {**GP, "function": "qucb"}),
     "gp-believer": ("gp", {**GP, "batch_rule": "believer", "exploit_places": 0}),
+    "gp-hit": ("gp", {**GP, "window_rule": "hit_probability"}),
     "baybe": ("baybe", {}),
     "baybe-transfer": ("baybe-transfer", {}),
     "random": ("random", {}),
