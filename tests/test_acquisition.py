@@ -604,3 +604,4 @@ def test_hit_probability_fills_a_window_batch_with_the_likeliest_hits():
     allowed = np.flatnonzero(~measured & ~pending)
     assert batch.indices.tolist() == allowed[np.argsort(-by_hand[allowed])[:3]].tolist()
     np.testing.assert_allclose(np.exp(batch.acquisition_values), by_hand[batch.indices], rtol=1e-9)
+    assert batch.incumbent_rule.startswith("not used: each place by its probability of a hit in [1.2, 1.6]")

@@ -230,7 +230,9 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         if domains is not None:
             per_domain[str(domains[index])] = per_domain.get(str(domains[index]), 0) + 1
     exploited = min(config.exploit_places, len(chosen)) if exploit else 0
-    return BatchProposal(np.array(chosen, dtype=int), np.array(values), incumbent.best_f, incumbent.rule, exploited)
+    rule = incumbent.rule if hits is None else (f"not used: each place by its probability of a hit in "
+                                                f"[{objective.low:g}, {objective.high:g}] (values are log P)")
+    return BatchProposal(np.array(chosen, dtype=int), np.array(values), incumbent.best_f, rule, exploited)
 
 
 def uses_believer(model: Model, config: AcquisitionConfig, objective: Objective) -> bool:
