@@ -234,14 +234,14 @@ class AcquisitionConfig(Strict):
     believer_keeps_domain_level: bool = False
     # Target windows of positive width (objective target:LOW:HIGH): "hit_probability" fills each place with the
     # allowed candidate of highest P(LOW <= y <= HIGH) under the surrogate's posterior marginals (``HitProbability``
-    # in ``e2t_al.acquisition.batch``): a batch's expected number of hits is the sum of its places' probabilities,
-    # so the top of that ranking maximises it, and its value (log P) reads as what it is. "acquisition": the
-    # configured function, as for any objective; once a hit is measured the incumbent is 0 (the best objective inside a
-    # window), so qLogEI ranks by its smoothing tail (values near −15 for likely hits). hoip-window, the discovery
-    # suite's window scenario, development seeds 0-4 (README, "Windows by the probability of a hit"): 30, 30, 27, 28, 30
-    # hits in 40 against 29, 28, 29, 29, 29 for the default E2T strategy with qLogEI, in a third of the time; the GP
-    # baseline found 31 either way. So hit_probability is the default; gp-qlogei keeps qLogEI
-    window_rule: Literal["acquisition", "hit_probability"] = "hit_probability"
+    # in ``e2t_al.acquisition.batch``): the top of that ranking maximises a batch's expected number of hits, and its
+    # value (log P) reads as what it is. "acquisition": the configured function, as for any objective; once a hit is
+    # measured the incumbent is 0 (the best objective inside a window), so qLogEI ranks by its smoothing tail.
+    # A negative result (README, "Windows by the probability of a hit"): a tie on hoip-window's development seeds
+    # 0-4 (145 hits in all against 144), fewer on its fresh seeds 5-9 (138 against 147) and far fewer on the check
+    # scenario hoip-pb-window (18, 15, 32 against 28, 32, 35; seeds 0-2): greedy by P(hit), it stays where it already
+    # found hits. So qLogEI stays
+    window_rule: Literal["acquisition", "hit_probability"] = "acquisition"
     ucb_beta: float = 4.0
     mc_samples: int = 128  # quasi-MC samples of a Gaussian posterior (GP, or the ensemble with posterior: gaussian)
     gp_refit_every: int = Field(3, ge=1)  # GP surrogates: hyper-parameters refitted every n batches, else reused

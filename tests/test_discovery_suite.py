@@ -112,8 +112,8 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert resolve_e2t(AcquisitionConfig(exploit_places=0)) == "e2t-gp-believer"  # the default until stop 34
     assert resolve_e2t(AcquisitionConfig(believer_keeps_domain_level=True)) == (
         "e2t-gp-believer-exploit with believer_keeps_domain_level=True")  # the keep-level strategy's settings, named
-    assert resolve_e2t(AcquisitionConfig(window_rule="acquisition")) == (
-        "e2t-gp-believer-exploit with window_rule=acquisition")  # e2t-window-qlogei's settings: windows by qLogEI
+    assert resolve_e2t(AcquisitionConfig(window_rule="hit_probability")) == (
+        "e2t-gp-believer-exploit with window_rule=hit_probability")  # e2t-hit's settings: windows by P(hit)
     assert STRATEGIES["gp-qlogei"][1]["window_rule"] == "acquisition"  # the GP baseline stays BoTorch's qLogEI
     assert resolve_e2t(AcquisitionConfig(batch_rule="joint")) == "e2t-gp-qlogei"
     joint = {"batch_rule": "joint"}  # what believer does for the ensemble and for UCB (it needs a GP and EI)

@@ -20,8 +20,8 @@ measured value through the measurement service. Strategies:
 Every strategy measures improvement against the best measured value in the scope (``campaign_incumbent``), except
 BayBE, whose recommender takes the best of all the data it is given. Scenario options: several hold-out domains
 pooled, a seeded share of the other domains measured at the start (``source_fraction``), lab noise (success is
-judged on the true values), and target windows (the figure there is the number of in-window materials found; E2T
-strategies fill a window's batch by the probability of a hit unless the config says otherwise, ``gp-qlogei`` by qLogEI).
+judged on the true values), and target windows (the figure there is the number of in-window materials found;
+``e2t-hit`` and ``gp-hit`` fill a window's batch by the probability of a hit instead of qLogEI).
 
 The lab is noise-free by default, so a GP strategy often sees the same data in several seeds: its fits are
 remembered across seeds (``GPFitMemo``; the report counts fits made and reused). With ``workers=2``, BayBE (minutes
@@ -74,7 +74,7 @@ from e2t_al.campaign.simulated_lab import SimulatedLab  # noqa: E402
 # strategy → (surrogate family, acquisition settings it sets); "e2t" resolves to the config's own acquisition.
 # Each family's strategies are its base settings plus what they change. The GP baseline keeps BoTorch's joint
 # (sequential greedy) batches, and qLogEI for target windows too (gp-hit: the hit-probability rule). E2T strategies take
-# the config's window_rule (default hit_probability); e2t-window-qlogei is the default strategy with qLogEI for windows.
+# the config's window_rule (default qLogEI); e2t-hit is the default strategy with the hit-probability rule for windows.
 ENSEMBLE = {"surrogate": "e2t", "posterior": "members", "function": "qlogei", "batch_rule": "joint"}
 E2T_GP = {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "joint", "e2t_gp_learn_offset": True}
 E2T_GP_BELIEVER_EXPLOIT = {**E2T_GP, "batch_rule": "believer", "exploit_places": 1,
@@ -94,7 +94,7 @@ STRATEGIES = {
     "e2t-gp-believer-exploit": ("e2t", E2T_GP_BELIEVER_EXPLOIT),
     "e2t-gp-believer-keep-level": ("e2t", {**E2T_GP_BELIEVER_EXPLOIT, "believer_keeps_domain_level": True}),
     "e2t-gp-thompson": ("e2t", {"surrogate": "e2t_gp", "function": "thompson"}),
-    "e2t-window-qlogei": ("e2t", {**E2T_GP_BELIEVER_EXPLOIT, "window_rule": "acquisition"}),
+    "e2t-hit": ("e2t", {**E2T_GP_BELIEVER_EXPLOIT, "window_rule": "hit_probability"}),
     "gp-qlogei": ("gp", GP),
     "gp-ucb": ("gp", {**GP, "function": "qucb"}),
     "gp-believer": ("gp", {**GP, "batch_rule": "believer", "exploit_places": 0}),
