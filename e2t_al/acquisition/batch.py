@@ -23,11 +23,13 @@ draws) is not: for a candidate whose draws all stay below the incumbent, qLogEI 
 −44 for a 0.4 eV standard deviation, whatever its true expected improvement), so in a campaign whose model expects
 nothing above the lab's best, a batch was ordered by that tail and the acquisition column showed −44 beside −8 for
 two candidates of nearly equal value. With any other model or objective, ``believer`` acts as ``joint``. It is the
-default (``AcquisitionConfig.batch_rule``, where the evidence is). ``exploit_places: n`` (default 1) gives the
-believer's first n places of each batch, once the campaign's scope has a measurement, to the candidates of highest
-posterior mean (each believed like any pick); expected improvement fills the rest. With ``exploit_rule:
-improvement_unlikely`` (the default) only in batches where the model expects fewer than one allowed candidate to beat
-the incumbent.
+default (``AcquisitionConfig.batch_rule``, where the evidence is). With an E2T-informed GP a believed pick leaves
+its element domain's shared level as uncertain as before (``believer_keeps_domain_level``, the default since stop
+39; ``Believer``), so a batch can still take a domain's second- and third-ranked candidates after its first.
+``exploit_places: n`` (default 1) gives the believer's first n places of each batch, once the campaign's scope has a
+measurement, to the candidates of highest posterior mean (each believed like any pick); expected improvement fills
+the rest. With ``exploit_rule: improvement_unlikely`` (the default) only in batches where the model expects fewer
+than one allowed candidate to beat the incumbent.
 
 A target window, once reached: qLogEI values −distance to the window, which cannot exceed 0, so once a measurement in
 the scope lies inside the window every value is qLogEI's smoothing tail. That tail still ranks candidates by how
