@@ -234,7 +234,8 @@ class AcquisitionConfig(Strict):
     # median, same seeds and environment) it holds on 4 of the 6 HOIP scenarios against 3 for the old believer, and on
     # polymers-cp and mp-modulus like it: the default since stop 39 (the rule was written down before those runs).
     # Run after the choice: ten seeds, floor on 7 of 8 maximisation scenarios against 6 (hoip-gef 2.5 against 2); the
-    # check scenarios' pooled bromides and chlorides one batch behind the old believer, iodides one ahead (seeds 0-2)
+    # check scenarios' pooled bromides and chlorides one batch behind the old believer, iodides one ahead, polymers-tc
+    # and mp-shear-si level with it (seeds 0-2; the last two at stop 40)
     believer_keeps_domain_level: bool = True
     # Target windows of positive width (objective target:LOW:HIGH): "hit_probability" fills each place with the
     # allowed candidate of highest P(LOW <= y <= HIGH) under the surrogate's posterior marginals (``HitProbability``
