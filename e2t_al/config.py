@@ -33,9 +33,13 @@ class EncoderConfig(Strict):
 
 
 class HeadConfig(Strict):
-    """Kernel-ridge head: ridge_lambda is per support sample (the penalty is n·λ‖w‖²)."""
+    """Kernel-ridge head: ridge_lambda is per support sample (the penalty is n·λ‖w‖²). kernel "linear": on the
+    embeddings, as in the paper; "linear_rbf": plus an RBF kernel on them, by ``rbf_features`` random Fourier
+    features, its length scale and size set on each support set (``LinearPlusRBFFeatures``)."""
 
     ridge_lambda: float = 0.1
+    kernel: Literal["linear", "linear_rbf"] = "linear"
+    rbf_features: int = Field(256, ge=1)
 
 
 class EpisodeConfig(Strict):

@@ -171,6 +171,20 @@ def test_auxiliary_regression_loss_trains_a_different_encoder_that_still_extrapo
     np.testing.assert_allclose(E2TRegressor.load(mixed.save(tmp_path / "m.pt")).predict(x_test, x_train, y_train), prediction, rtol=1e-5)
 
 
+def test_linear_rbf_head_trains_extrapolates_and_round_trips(tmp_path):
+    """The head's kernel is part of the model: training sees it, and a saved model predicts alike after loading
+    (the random frequencies come back from the seed)."""
+    inputs, y, keys = synthetic()
+    x_train, y_train, k_train, x_test, y_test = split(inputs, y, keys, test_domain="D3")
+    config = small_config().model_copy(update={"head": small_config().head.model_copy(update={"kernel": "linear_rbf", "rbf_features": 64})})
+    model = E2TRegressor(config).fit(x_train, y_train, k_train, progress=False)
+    prediction = model.predict(x_test, x_train, y_train)
+    assert np.sqrt(np.mean((prediction - y_test) ** 2)) < 0.5 * y_test.std()
+    assert model.fit_head(x_train, y_train).weights.shape == (8 + 64,)
+    loaded = E2TRegressor.load(model.save(tmp_path / "rbf.pt"))
+    np.testing.assert_allclose(loaded.predict(x_test, x_train, y_train), prediction, rtol=1e-5)
+
+
 def test_members_trained_in_threads_start_from_their_own_seeded_weights(monkeypatch):
     """A campaign trains its members in parallel threads, and torch's generator is global. Here each thread is
     made to wait between seeding and drawing its weights, so an unguarded seed of one would land in the other."""

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from e2t_al.model.ridge_head import fit_ridge
+from e2t_al.model.ridge_head import LinearPlusRBFFeatures, RandomFrequencies, fit_ridge
 
 
 @pytest.mark.parametrize("n,d", [(40, 8), (6, 12)])  # primal (n > d) and kernel form (n <= d)
@@ -47,5 +47,42 @@ def test_predictive_variance_grows_away_from_support():
 def test_gradients_flow_to_the_embeddings():
     phi = torch.randn(20, 3, requires_grad=True)
     head = fit_ridge(phi, torch.randn(20), 0.1)
+    head.predict(torch.randn(4, 3)).sum().backward()
+    assert phi.grad is not None and torch.isfinite(phi.grad).all() and phi.grad.abs().sum() > 0
+
+
+def test_linear_plus_rbf_features_approximate_their_kernel():
+    """ψ(φ)ᵀψ(φ') ≈ φᵀφ' + a² exp(−‖φ − φ'‖²/(2ℓ²)), with ℓ and a set on the support as the docstring says."""
+    rng = np.random.default_rng(3)
+    support = torch.tensor(rng.normal(size=(300, 4)))
+    features = LinearPlusRBFFeatures.on_support(support, RandomFrequencies.draw(4, 20_000, seed=0))
+    sample = support[:: 300 // 256][:256]
+    assert features.length_scale.item() == pytest.approx(torch.pdist(sample).median().item())
+    assert features.amplitude.item() ** 2 == pytest.approx((support - support.mean(0)).pow(2).sum(1).mean().item())
+    a, b = support[:5], support[5:10]
+    approximate = features(a) @ features(b).T
+    distance = torch.cdist(a, b)
+    exact = a @ b.T + features.amplitude**2 * torch.exp(-distance**2 / (2 * features.length_scale**2))
+    np.testing.assert_allclose(approximate.numpy(), exact.numpy(), atol=0.05 * features.amplitude.item() ** 2)
+
+
+def test_linear_plus_rbf_head_fits_a_curve_the_linear_head_cannot():
+    rng = np.random.default_rng(4)
+    phi = torch.tensor(rng.uniform(-3, 3, size=(200, 1)))
+    y = torch.sin(2 * phi[:, 0]) + 0.05 * torch.tensor(rng.normal(size=200))
+    query = torch.linspace(-2.5, 2.5, 50, dtype=torch.float64).unsqueeze(1)
+    truth = torch.sin(2 * query[:, 0])
+    linear = fit_ridge(phi, y, 1e-3)
+    curved = fit_ridge(phi, y, 1e-3, RandomFrequencies.draw(1, 256, seed=0))
+    linear_rmse = (linear.predict(query) - truth).pow(2).mean().sqrt().item()
+    curved_rmse = (curved.predict(query) - truth).pow(2).mean().sqrt().item()
+    assert curved_rmse < 0.3 * linear_rmse, (curved_rmse, linear_rmse)
+    assert curved.weights.shape == (1 + 256,)
+    assert torch.isfinite(curved.predictive_variance(query)).all()
+
+
+def test_gradients_flow_through_the_rbf_features():
+    phi = torch.randn(30, 3, requires_grad=True)
+    head = fit_ridge(phi, torch.randn(30), 0.1, RandomFrequencies.draw(3, 64, seed=1))
     head.predict(torch.randn(4, 3)).sum().backward()
     assert phi.grad is not None and torch.isfinite(phi.grad).all() and phi.grad.abs().sum() > 0

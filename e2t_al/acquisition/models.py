@@ -28,7 +28,6 @@ from linear_operator.operators import DiagLinearOperator
 from e2t_al.acquisition.fit_memo import GPFitMemo
 from e2t_al.model.ensemble import E2TEnsemble
 from e2t_al.model.inputs import DescriptorInputs
-from e2t_al.model.ridge_head import fit_ridge
 
 
 GP_FIT_ITERATIONS = 50  # L-BFGS steps; ~0.4 s each on 1,250 HOIP materials with 98 descriptors (1 thread)
@@ -106,7 +105,7 @@ class E2TEnsembleModel(EnsembleModel):
                 keep = domains[support_index] != domain
                 if keep.sum() < 2:  # nothing else measured: the whole support set
                     keep[:] = True
-                head = fit_ridge(embeddings[support_index[keep]], targets[keep], member.config.head.ridge_lambda)
+                head = member.fit_ridge_head(embeddings[support_index[keep]], targets[keep])
                 values[rows] = member.target_scaling_.to_target_units(head.predict(embeddings[rows])).to(torch.float64)
             means += values / len(self.ensemble.members)
         return means

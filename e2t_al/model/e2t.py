@@ -13,7 +13,7 @@ from e2t_al.data.dataset import DataError
 from e2t_al.model.encoders import build_encoder
 from e2t_al.model.episodes import Episode, EpisodeSampler
 from e2t_al.model.inputs import CrystalGraphInputs, DescriptorInputs, MaterialInputs, subset_inputs
-from e2t_al.model.ridge_head import RidgeFit, fit_ridge
+from e2t_al.model.ridge_head import RandomFrequencies, RidgeFit, fit_ridge
 from e2t_al.model.targets import TargetScaling
 from e2t_al.model.training import TrainingHistory, seeded, train_with_early_stopping
 
@@ -120,7 +120,7 @@ class E2TRegressor:
         for e in episodes:
             s = torch.as_tensor([position[j] for j in e.support])
             q = torch.as_tensor([position[j] for j in e.query])
-            head = fit_ridge(embeddings[s], y_local[s], self.config.head.ridge_lambda)
+            head = self.fit_ridge_head(embeddings[s], y_local[s])
             losses.append((head.predict(embeddings[q]) - y_local[q]).pow(2).mean())
         loss = torch.stack(losses).mean()
         if readout is not None:
@@ -165,7 +165,7 @@ class E2TRegressor:
     def _validation_mse(self, inputs, y, domain_keys, train_index) -> float:
         """Mean squared error (standardised units) on each held-out domain, support = all training materials."""
         support = self.embed(inputs, train_index)
-        head = fit_ridge(support, y[train_index], self.config.head.ridge_lambda)
+        head = self.fit_ridge_head(support, y[train_index])
         errors = []
         for key in self.validation_domains_:
             query = np.flatnonzero([key in keys for keys in domain_keys])
@@ -194,7 +194,16 @@ class E2TRegressor:
             raise DataError(f"support set needs 2+ materials with one target each (got {len(support)} and {len(support_targets)})")
         if not np.all(np.isfinite(support_targets)):
             raise DataError("support targets contain NaN or infinite values")
-        return fit_ridge(self.embed(support), self.target_scaling_.scaled(support_targets), self.config.head.ridge_lambda)
+        return self.fit_ridge_head(self.embed(support), self.target_scaling_.scaled(support_targets))
+
+    def fit_ridge_head(self, support_embeddings: torch.Tensor, support_targets: torch.Tensor) -> RidgeFit:
+        """The configured ridge head on support embeddings ``(n, d_emb)`` and standardised targets ``(n,)``. The RBF
+        part's random frequencies are drawn from the training seed, so a saved model gets the same ones back."""
+        head = self.config.head
+        rbf = None
+        if head.kernel == "linear_rbf":
+            rbf = RandomFrequencies.draw(self.config.encoder.embedding_dim, head.rbf_features, self.config.training.seed)
+        return fit_ridge(support_embeddings, support_targets, head.ridge_lambda, rbf)
 
     def predict(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray, return_std: bool = False):
         """Predictions ``(m,)`` for the query materials given support set S = (support, support_targets).
