@@ -35,11 +35,13 @@ class EncoderConfig(Strict):
 class HeadConfig(Strict):
     """Kernel-ridge head: ridge_lambda is per support sample (the penalty is n·λ‖w‖²). kernel "linear": on the
     embeddings, as in the paper; "linear_rbf": plus an RBF kernel on them, by ``rbf_features`` random Fourier
-    features, its length scale and size set on each support set (``LinearPlusRBFFeatures``)."""
+    features, its length scale and size set on each support set (``LinearPlusRBFFeatures``). linear_rbf (D = 128),
+    leave-one-domain-out seed 0: HOIP mean R² 0.756 -> 0.745 (Ge-F and Pb-F down 0.06-0.08), polymers 0.434 -> 0.493
+    (README, "The head's kernel"): linear by default and in every config."""
 
     ridge_lambda: float = 0.1
     kernel: Literal["linear", "linear_rbf"] = "linear"
-    rbf_features: int = Field(256, ge=1)
+    rbf_features: int = Field(128, ge=1)  # 256 made a HOIP episode 13x slower than the linear head, 128 about 4x
 
 
 class EpisodeConfig(Strict):

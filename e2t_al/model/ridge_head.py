@@ -68,7 +68,7 @@ class LinearPlusRBFFeatures:
     """Head features ψ(φ) = [φ, a √(2/D) cos(Ω φ / ℓ + β)] (Rahimi & Recht's random Fourier features), so that
         ψ(φ)ᵀψ(φ') ≈ φᵀφ' + a² exp(−‖φ − φ'‖² / (2ℓ²)):
     the linear kernel, which extrapolates along the embedding, plus an RBF kernel, which bends the fit locally and
-    adds nothing far from the support. Set on the support (without gradient): ℓ the median pairwise distance of its
+    whose covariance vanishes far from the support (with D features, only approximately). Set on the support (without gradient): ℓ the median pairwise distance of its
     embeddings (of at most ``LENGTH_SCALE_SAMPLE`` of them, evenly spaced) and a² the mean squared norm of its centred
     embeddings, so that both kernels are of one size."""
 
