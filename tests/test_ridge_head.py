@@ -82,7 +82,13 @@ def test_linear_plus_rbf_head_fits_a_curve_the_linear_head_cannot():
 
 
 def test_gradients_flow_through_the_rbf_features():
-    phi = torch.randn(30, 3, requires_grad=True)
-    head = fit_ridge(phi, torch.randn(30), 0.1, RandomFrequencies.draw(3, 64, seed=1))
-    head.predict(torch.randn(4, 3)).sum().backward()
-    assert phi.grad is not None and torch.isfinite(phi.grad).all() and phi.grad.abs().sum() > 0
+    """Not only through the linear part: the support's gradient differs from the linear head's."""
+    torch.manual_seed(0)
+    support, targets, query = torch.randn(30, 3), torch.randn(30), torch.randn(4, 3)
+    gradients = []
+    for rbf in (None, RandomFrequencies.draw(3, 64, seed=1)):
+        phi = support.clone().requires_grad_(True)
+        fit_ridge(phi, targets, 0.1, rbf).predict(query).sum().backward()
+        assert phi.grad is not None and torch.isfinite(phi.grad).all() and phi.grad.abs().sum() > 0
+        gradients.append(phi.grad)
+    assert not torch.allclose(gradients[0], gradients[1], atol=1e-4)
