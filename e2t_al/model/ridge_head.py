@@ -29,7 +29,7 @@ class RidgeFit:
     """
 
     weights: torch.Tensor  # (d,)
-    embedding_mean: torch.Tensor  # (d,): the mean of the support's features
+    feature_mean: torch.Tensor  # (d,): the mean of the support's features (its embeddings, with the linear kernel)
     target_mean: torch.Tensor  # ()
     precision_cholesky: torch.Tensor  # (d, d): Cholesky factor of ΦcᵀΦc + nλ I
     noise_variance: torch.Tensor  # ()
@@ -38,7 +38,7 @@ class RidgeFit:
 
     def _centred(self, query_embeddings: torch.Tensor) -> torch.Tensor:  # (m, d_emb) -> (m, d)
         features = query_embeddings if self.features is None else self.features(query_embeddings)
-        return features - self.embedding_mean
+        return features - self.feature_mean
 
     def predict(self, query_embeddings: torch.Tensor) -> torch.Tensor:  # (m, d_emb) -> (m,)
         return self.target_mean + self._centred(query_embeddings) @ self.weights
@@ -68,9 +68,9 @@ class LinearPlusRBFFeatures:
     """Head features ψ(φ) = [φ, a √(2/D) cos(Ω φ / ℓ + β)] (Rahimi & Recht's random Fourier features), so that
         ψ(φ)ᵀψ(φ') ≈ φᵀφ' + a² exp(−‖φ − φ'‖² / (2ℓ²)):
     the linear kernel, which extrapolates along the embedding, plus an RBF kernel, which bends the fit locally and
-    whose covariance vanishes far from the support (with D features, only approximately). Set on the support (without gradient): ℓ the median pairwise distance of its
-    embeddings (of at most ``LENGTH_SCALE_SAMPLE`` of them, evenly spaced) and a² the mean squared norm of its centred
-    embeddings, so that both kernels are of one size."""
+    whose covariance vanishes far from the support (with D features, only approximately). Set on the support
+    (without gradient): ℓ the median pairwise distance of its embeddings (of at most ``LENGTH_SCALE_SAMPLE`` of them,
+    evenly spaced) and a² the mean squared norm of its centred embeddings, so that both kernels are of one size."""
 
     random: RandomFrequencies
     length_scale: torch.Tensor  # ()
@@ -99,9 +99,9 @@ def fit_ridge(support_embeddings: torch.Tensor, support_targets: torch.Tensor, r
     features = None if rbf is None else LinearPlusRBFFeatures.on_support(support_embeddings, rbf)
     support_features = support_embeddings if features is None else features(support_embeddings)
     n, d = support_features.shape
-    embedding_mean = support_features.mean(0)
+    feature_mean = support_features.mean(0)
     target_mean = support_targets.mean()
-    phi = support_features - embedding_mean
+    phi = support_features - feature_mean
     y = support_targets - target_mean
     precision = phi.T @ phi + n * ridge_lambda * torch.eye(d, dtype=phi.dtype)
     cholesky = torch.linalg.cholesky(precision)
@@ -112,4 +112,4 @@ def fit_ridge(support_embeddings: torch.Tensor, support_targets: torch.Tensor, r
         weights = phi.T @ torch.linalg.solve(gram, y)
     residuals = y - phi @ weights
     noise_variance = residuals.pow(2).sum() / max(n - 1, 1)
-    return RidgeFit(weights, embedding_mean, target_mean, cholesky, noise_variance, features)
+    return RidgeFit(weights, feature_mean, target_mean, cholesky, noise_variance, features)
