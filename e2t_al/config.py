@@ -35,10 +35,9 @@ class EncoderConfig(Strict):
 class HeadConfig(Strict):
     """Kernel-ridge head: ridge_lambda is per support sample (the penalty is n·λ‖w‖²). kernel "linear": on the
     embeddings, as in the paper; "linear_rbf": plus an RBF kernel on them, by ``rbf_features`` random Fourier
-    features, its length scale and size set on each support set (``LinearPlusRBFFeatures``). linear_rbf (D = 128),
-    leave-one-domain-out: HOIP mean R² 0.756 -> 0.745 (seed 0; Ge-F and Pb-F down 0.06-0.08), polymers up on seeds
-    0, 1 and 2 (0.412 -> 0.469 on seed 2), mp 0.385 -> 0.426 (seed 0, up on 4 of 8 elements). README, "The head's
-    kernel": linear by default; configs/extrapolation_polymers.yaml takes linear_rbf."""
+    features, its length scale and size set on each support set (``LinearPlusRBFFeatures``). linear_rbf costs HOIP's
+    farthest domains 0.06-0.08 R² and lifts polymers and mp (the figures: README, "The head's kernel"), so linear is
+    the default and the polymers configs (extrapolation, discovery) take linear_rbf."""
 
     ridge_lambda: float = 0.1
     kernel: Literal["linear", "linear_rbf"] = "linear"
