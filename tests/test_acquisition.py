@@ -200,7 +200,7 @@ def test_exploit_places_when_improvement_is_unlikely(priors, expected_first):
     assert batch.indices[0] == expected_first
     assert batch.exploitation_places == (1 if expected_first == 0 else 0)
     default = AcquisitionConfig()
-    assert (default.exploit_places, default.exploit_rule) == (1, "improvement_unlikely")
+    assert (default.exploit_places, default.exploit_rule) == (2, "improvement_unlikely")
     mean, std = pool_predictions(gp, pool[:-1])
     believer = Believer(gp, pool, Objective(), Incumbent(2.6, np.array([len(pool) - 1]), "", True), np.array([]), 8192)
     count = believer.expected_count_above_incumbent(np.arange(len(pool) - 1))

@@ -26,10 +26,10 @@ two candidates of nearly equal value. With any other model or objective, ``belie
 default (``AcquisitionConfig.batch_rule``, where the evidence is). With an E2T-informed GP a believed pick leaves
 its element domain's shared level as uncertain as before (``believer_keeps_domain_level``, the default since stop
 39; ``Believer``), so a batch can still take a domain's second- and third-ranked candidates after its first.
-``exploit_places: n`` (default 1) gives the believer's first n places of each batch, once the campaign's scope has a
-measurement, to the candidates of highest posterior mean (each believed like any pick); expected improvement fills
-the rest. With ``exploit_rule: improvement_unlikely`` (the default) only in batches where the model expects fewer
-than one allowed candidate to beat the incumbent.
+``exploit_places: n`` (default 2 since stop 43; 1 before) gives the believer's first n places of each batch, once
+the campaign's scope has a measurement, to the candidates of highest posterior mean (each believed like any pick);
+expected improvement fills the rest. With ``exploit_rule: improvement_unlikely`` (the default) only in batches where
+the model expects fewer than one allowed candidate to beat the incumbent.
 
 A target window, once reached: qLogEI values −distance to the window, which cannot exceed 0, so once a measurement in
 the scope lies inside the window every value is qLogEI's smoothing tail. That tail still ranks candidates by how

@@ -77,8 +77,9 @@ from e2t_al.campaign.simulated_lab import SimulatedLab  # noqa: E402
 # the config's window_rule (default qLogEI); e2t-hit is the default strategy with the hit-probability rule for windows.
 ENSEMBLE = {"surrogate": "e2t", "posterior": "members", "function": "qlogei", "batch_rule": "joint"}
 E2T_GP = {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "joint", "e2t_gp_learn_offset": True}
-E2T_GP_BELIEVER_KEEP_LEVEL = {**E2T_GP, "batch_rule": "believer", "exploit_places": 1,  # the default since stop 39
+E2T_GP_BELIEVER_KEEP_LEVEL = {**E2T_GP, "batch_rule": "believer", "exploit_places": 1,  # the default of stops 39-42
                               "exploit_rule": "improvement_unlikely", "believer_keeps_domain_level": True}
+E2T_GP_EXPLOIT_2 = {**E2T_GP_BELIEVER_KEEP_LEVEL, "exploit_places": 2}  # the default since stop 43
 OLD_BELIEVER = {"believer_keeps_domain_level": False}  # until stop 39: a believed pick shrinks its domain's level
 GP = {"function": "qlogei", "batch_rule": "joint", "window_rule": "acquisition"}  # BoTorch's standard, windows too
 STRATEGIES = {
@@ -94,8 +95,9 @@ STRATEGIES = {
     "e2t-gp-believer": ("e2t", {**E2T_GP, "batch_rule": "believer", "exploit_places": 0, **OLD_BELIEVER}),
     "e2t-gp-believer-exploit": ("e2t", {**E2T_GP_BELIEVER_KEEP_LEVEL, **OLD_BELIEVER}),
     "e2t-gp-believer-keep-level": ("e2t", E2T_GP_BELIEVER_KEEP_LEVEL),
+    "e2t-gp-keep-level-exploit-2": ("e2t", E2T_GP_EXPLOIT_2),
     "e2t-gp-thompson": ("e2t", {"surrogate": "e2t_gp", "function": "thompson"}),
-    "e2t-hit": ("e2t", {**E2T_GP_BELIEVER_KEEP_LEVEL, "window_rule": "hit_probability"}),
+    "e2t-hit": ("e2t", {**E2T_GP_EXPLOIT_2, "window_rule": "hit_probability"}),
     "gp-qlogei": ("gp", GP),
     "gp-ucb": ("gp", {**GP, "function": "qucb"}),
     "gp-believer": ("gp", {**GP, "batch_rule": "believer", "exploit_places": 0}),
