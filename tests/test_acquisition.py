@@ -180,8 +180,8 @@ def test_exploit_places_take_the_highest_mean_once_the_scope_is_measured():
     assert unmeasured_scope.indices[0] == 1
     # two places (the default since stop 43): believing a pick at its own mean leaves the other means as they were,
     # so the second place is the next highest mean, and expected improvement fills the third
-    two = propose_batch(gp, pool, measured, np.array([5.0]), exploit.model_copy(update={"exploit_places": 2,
-                                                                                         "batch_size": 3}))
+    two_places = AcquisitionConfig(batch_size=3, batch_rule="believer", exploit_places=2, exploit_rule="scope_measured")
+    two = propose_batch(gp, pool, measured, np.array([5.0]), two_places)
     mean = gp.posterior(pool).mean.squeeze(-1).detach().numpy()
     assert two.exploitation_places == 2 and two.chosen_by() == ["highest mean", "highest mean", "acquisition"]
     assert two.indices[0] == 2 and two.indices[1] == int(np.argmax(np.where([True, True, False, False], mean, -np.inf)))
