@@ -110,6 +110,7 @@ def test_target_window_objective_parses_and_e2t_resolves():
         parse_objective("target:1.6:1.2")
     assert resolve_e2t(AcquisitionConfig()) == "e2t-gp-keep-level-exploit-2"  # the default since stop 43
     assert resolve_e2t(AcquisitionConfig(exploit_places=1)) == "e2t-gp-believer-keep-level"  # stops 39-42
+    assert resolve_e2t(AcquisitionConfig(exploit_places=4)) == "e2t-gp-keep-level-exploit-4"  # stop 44's check
     old_believer = {"believer_keeps_domain_level": False, "exploit_places": 1}
     assert resolve_e2t(AcquisitionConfig(**old_believer)) == "e2t-gp-believer-exploit"  # the default until stop 39
     assert resolve_e2t(AcquisitionConfig(**{**old_believer, "exploit_places": 0})) == "e2t-gp-believer"  # until stop 34
