@@ -221,10 +221,11 @@ class AcquisitionConfig(Strict):
     # allowed candidates of highest posterior mean (exploitation; each believed like any pick), the rest by expected
     # improvement. Aimed at top-5% recall: once nothing is expected to beat the scope's best, expected improvement
     # spends every place on exploration. 0 is the plain believer (strategy e2t-gp-believer, the default until stop 34).
-    # 2 since stop 43 (strategy e2t-gp-keep-level-exploit-2), chosen by a rule written before the runs on the
-    # discovery suite's development seeds: no more batches to the best, a higher AF against random (the figures and
-    # the fresh seeds: README, "Two exploitation places")
-    exploit_places: int = Field(2, ge=0)
+    # 2 at stop 43 (strategy e2t-gp-keep-level-exploit-2); 4, a whole batch of the suite's 4, since stop 44
+    # (e2t-gp-keep-level-exploit-4), each chosen by a rule written before the runs on the discovery suite's
+    # development seeds: no more batches to the best, a higher AF against random (the figures and the fresh seeds:
+    # README, "Two exploitation places" and "The whole batch for exploitation")
+    exploit_places: int = Field(4, ge=0)
     # when the exploitation places apply: "improvement_unlikely" (the default), only in batches where the model expects
     # fewer than one allowed candidate to beat the incumbent (the sum of P(y > incumbent) over them), i.e. where it
     # believes the scope's best is probably measured; "scope_measured", from the scope's first measurement on.

@@ -178,7 +178,7 @@ def test_exploit_places_take_the_highest_mean_once_the_scope_is_measured():
     unmeasured_scope = propose_batch(gp, pool, measured, np.array([5.0]), exploit,
                                      in_scope=np.array([True, True, True, False]))
     assert unmeasured_scope.indices[0] == 1
-    # two places (the default since stop 43): believing a pick at its own mean leaves the other means as they were,
+    # two places (the default of stop 43): believing a pick at its own mean leaves the other means as they were,
     # so the second place is the next highest mean, and expected improvement fills the third
     two_places = AcquisitionConfig(batch_size=3, batch_rule="believer", exploit_places=2, exploit_rule="scope_measured")
     two = propose_batch(gp, pool, measured, np.array([5.0]), two_places)
@@ -207,7 +207,7 @@ def test_exploit_places_when_improvement_is_unlikely(priors, expected_first):
     assert batch.indices[0] == expected_first
     assert batch.exploitation_places == (1 if expected_first == 0 else 0)
     default = AcquisitionConfig()
-    assert (default.exploit_places, default.exploit_rule) == (2, "improvement_unlikely")
+    assert (default.exploit_places, default.exploit_rule) == (4, "improvement_unlikely")
     mean, std = pool_predictions(gp, pool[:-1])
     believer = Believer(gp, pool, Objective(), Incumbent(2.6, np.array([len(pool) - 1]), "", True), np.array([]), 8192)
     count = believer.expected_count_above_incumbent(np.arange(len(pool) - 1))
