@@ -185,6 +185,10 @@ def test_exploit_places_take_the_highest_mean_once_the_scope_is_measured():
     mean = gp.posterior(pool).mean.squeeze(-1).detach().numpy()
     assert two.exploitation_places == 2 and two.chosen_by() == ["highest mean", "highest mean", "acquisition"]
     assert two.indices[0] == 2 and two.indices[1] == int(np.argmax(np.where([True, True, False, False], mean, -np.inf)))
+    # as many places as the batch (the default since stop 44 with a batch of 4): every place by the highest mean
+    whole = propose_batch(gp, pool, measured, np.array([5.0]), two_places.model_copy(update={"exploit_places": 3}))
+    assert whole.chosen_by() == ["highest mean"] * 3 and whole.exploitation_places == 3
+    assert whole.indices.tolist() == np.argsort(-mean[:3]).tolist()
 
 
 @pytest.mark.parametrize("priors, expected_first", [(10, 0), (250, 1)])
