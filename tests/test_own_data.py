@@ -22,6 +22,8 @@ from e2t_al.data.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 EXAMPLE = PROJECT_ROOT / "configs" / "own_data_example"
+# at most one exploitation place (the default may take the whole batch), so the acquisition places' order is checked
+EXPLOIT_PLACES = 1
 runner = CliRunner()
 
 
@@ -35,8 +37,7 @@ def tiny_config(tmp_path: Path) -> Path:
                                                   "training": {"max_steps": 20, "validation_domains": 1, "validate_every": 10,
                                                                "patience": 1}}}
     config["acquisition"]["gp_max_background"] = 150
-    # one exploitation place at most (the default may take the whole batch), so the acquisition places' order is checked
-    config["acquisition"]["exploit_places"] = 1
+    config["acquisition"]["exploit_places"] = EXPLOIT_PLACES
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -105,11 +106,11 @@ def test_readme_own_data_example_end_to_end(tmp_path, monkeypatch, data_dir):
 
     waiting = cli_json("proposals", "list", "--campaign", "lab-oxides", "--status", "proposed")
     assert [r["candidate"] for r in waiting] == proposed
-    # the default believer batch: each place's exact log EI, given the places before it, so never rising down the batch
+    # the believer batch: each place's exact log EI, given the places before it, so never rising down the batch
     # after the exploitation places (those that took the highest predicted mean, valued by their own log EI)
     exploited = sum(row["chosen_by"] == "highest mean" for row in first["batch"])
     chosen_by = [row["chosen_by"] for row in first["batch"]]
-    assert exploited <= 1 and chosen_by[exploited:] == ["acquisition"] * (4 - exploited)
+    assert exploited <= EXPLOIT_PLACES and chosen_by[exploited:] == ["acquisition"] * (4 - exploited)
     assert [r["chosen_by"] for r in waiting] == chosen_by  # the store keeps what chose each place
     values = [r["acquisition"] for r in waiting]
     assert all(np.isfinite(values)) and values[exploited:] == sorted(values[exploited:], reverse=True)
