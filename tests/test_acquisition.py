@@ -185,10 +185,15 @@ def test_exploit_places_take_the_highest_mean_once_the_scope_is_measured():
     mean = gp.posterior(pool).mean.squeeze(-1).detach().numpy()
     assert two.exploitation_places == 2 and two.chosen_by() == ["highest mean", "highest mean", "acquisition"]
     assert two.indices[0] == 2 and two.indices[1] == int(np.argmax(np.where([True, True, False, False], mean, -np.inf)))
-    # as many places as the batch (the default since stop 44 with a batch of 4): every place by the highest mean
-    whole = propose_batch(gp, pool, measured, np.array([5.0]), two_places.model_copy(update={"exploit_places": 3}))
-    assert whole.chosen_by() == ["highest mean"] * 3 and whole.exploitation_places == 3
-    assert whole.indices.tolist() == np.argsort(-mean[:3]).tolist()
+    # "batch" (the default since stop 44): every place of a batch of any size by the highest mean, as a number of
+    # places equal to the batch size (stop 44's 4 for the suite's batches of 4) does
+    for size in (2, 3):
+        whole = AcquisitionConfig(batch_size=size, batch_rule="believer", exploit_places="batch",
+                                  exploit_rule="scope_measured")
+        by_batch = propose_batch(gp, pool, measured, np.array([5.0]), whole)
+        by_number = propose_batch(gp, pool, measured, np.array([5.0]), whole.model_copy(update={"exploit_places": size}))
+        assert by_batch.chosen_by() == ["highest mean"] * size and by_batch.exploitation_places == size
+        assert by_batch.indices.tolist() == by_number.indices.tolist() == np.argsort(-mean[:3]).tolist()[:size]
 
 
 @pytest.mark.parametrize("priors, expected_first", [(10, 0), (250, 1)])
@@ -211,7 +216,7 @@ def test_exploit_places_when_improvement_is_unlikely(priors, expected_first):
     assert batch.indices[0] == expected_first
     assert batch.exploitation_places == (1 if expected_first == 0 else 0)
     default = AcquisitionConfig()
-    assert (default.exploit_places, default.exploit_rule) == (4, "improvement_unlikely")
+    assert (default.exploit_places, default.exploit_rule) == ("batch", "improvement_unlikely")
     mean, std = pool_predictions(gp, pool[:-1])
     believer = Believer(gp, pool, Objective(), Incumbent(2.6, np.array([len(pool) - 1]), "", True), np.array([]), 8192)
     count = believer.expected_count_above_incumbent(np.arange(len(pool) - 1))

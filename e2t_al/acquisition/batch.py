@@ -26,9 +26,9 @@ two candidates of nearly equal value. With any other model or objective, ``belie
 default (``AcquisitionConfig.batch_rule``, where the evidence is). With an E2T-informed GP a believed pick leaves
 its element domain's shared level as uncertain as before (``believer_keeps_domain_level``, the default since stop
 39; ``Believer``), so a batch can still take a domain's second- and third-ranked candidates after its first.
-``exploit_places: n`` (default 2 since stop 43; 1 before) gives the believer's first n places of each batch, once
-the campaign's scope has a measurement, to the candidates of highest posterior mean (each believed like any pick);
-expected improvement fills the rest. With ``exploit_rule: improvement_unlikely`` (the default) only in batches where
+``exploit_places: n`` gives the believer's first n places of each batch, once the campaign's scope has a
+measurement, to the candidates of highest posterior mean (each believed like any pick); expected improvement fills
+the rest. The default, ``batch``, is every place (since stop 44; 2 at stop 43, 1 before). With ``exploit_rule: improvement_unlikely`` (the default) only in batches where
 the model expects fewer than one allowed candidate to beat the incumbent.
 
 A target window, once reached: qLogEI values −distance to the window, which cannot exceed 0, so once a measurement in
@@ -198,7 +198,7 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     believer = (Believer(model, pool_X, objective, incumbent, np.flatnonzero(pending), config.chunk_size,
                          keeps_domain_level=config.believer_keeps_domain_level and has_domain_levels(model))
                 if uses_believer(model, config, objective) else None)
-    exploit = believer is not None and incumbent.scope_measured and config.exploit_places > 0
+    exploit = believer is not None and incumbent.scope_measured and config.exploitation_places > 0
     if exploit and config.exploit_rule == "improvement_unlikely":
         exploit = believer.expected_count_above_incumbent(np.flatnonzero(allowed)) < 1.0
     chosen, values = [], []
@@ -219,7 +219,7 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         elif hits is not None:
             index, value = hits.most_likely_hit(choices)
         elif believer is not None:
-            index, value = believer.best_and_believe(choices, exploit=exploit and step < config.exploit_places)
+            index, value = believer.best_and_believe(choices, exploit=exploit and step < config.exploitation_places)
         else:
             in_flight = np.flatnonzero(pending).tolist() + (chosen if config.batch_rule != "marginal" else [])
             X_pending = pool_X[in_flight] if in_flight else None
@@ -234,7 +234,7 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         allowed[index] = False
         if domains is not None:
             per_domain[str(domains[index])] = per_domain.get(str(domains[index]), 0) + 1
-    exploited = min(config.exploit_places, len(chosen)) if exploit else 0
+    exploited = min(config.exploitation_places, len(chosen)) if exploit else 0
     rule = incumbent.rule if hits is None else (f"not used: each place by its probability of a hit in "
                                                 f"[{objective.low:g}, {objective.high:g}] (values are log P)")
     return BatchProposal(np.array(chosen, dtype=int), np.array(values), incumbent.best_f, rule, exploited)

@@ -80,7 +80,8 @@ E2T_GP = {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "joint", "e
 E2T_GP_BELIEVER_KEEP_LEVEL = {**E2T_GP, "batch_rule": "believer", "exploit_places": 1,  # the default of stops 39-42
                               "exploit_rule": "improvement_unlikely", "believer_keeps_domain_level": True}
 E2T_GP_EXPLOIT_2 = {**E2T_GP_BELIEVER_KEEP_LEVEL, "exploit_places": 2}  # the default of stop 43
-E2T_GP_EXPLOIT_4 = {**E2T_GP_BELIEVER_KEEP_LEVEL, "exploit_places": 4}  # the default since stop 44 (a whole batch)
+E2T_GP_EXPLOIT_4 = {**E2T_GP_BELIEVER_KEEP_LEVEL, "exploit_places": 4}  # stop 44: the whole batch of the suite's 4
+E2T_GP_EXPLOIT_BATCH = {**E2T_GP_BELIEVER_KEEP_LEVEL, "exploit_places": "batch"}  # the default: every place, any size
 OLD_BELIEVER = {"believer_keeps_domain_level": False}  # until stop 39: a believed pick shrinks its domain's level
 GP = {"function": "qlogei", "batch_rule": "joint", "window_rule": "acquisition"}  # BoTorch's standard, windows too
 STRATEGIES = {
@@ -98,8 +99,9 @@ STRATEGIES = {
     "e2t-gp-believer-keep-level": ("e2t", E2T_GP_BELIEVER_KEEP_LEVEL),
     "e2t-gp-keep-level-exploit-2": ("e2t", E2T_GP_EXPLOIT_2),
     "e2t-gp-keep-level-exploit-4": ("e2t", E2T_GP_EXPLOIT_4),
+    "e2t-gp-keep-level-exploit-batch": ("e2t", E2T_GP_EXPLOIT_BATCH),
     "e2t-gp-thompson": ("e2t", {"surrogate": "e2t_gp", "function": "thompson"}),
-    "e2t-hit": ("e2t", {**E2T_GP_EXPLOIT_4, "window_rule": "hit_probability"}),
+    "e2t-hit": ("e2t", {**E2T_GP_EXPLOIT_BATCH, "window_rule": "hit_probability"}),
     "gp-qlogei": ("gp", GP),
     "gp-ucb": ("gp", {**GP, "function": "qucb"}),
     "gp-believer": ("gp", {**GP, "batch_rule": "believer", "exploit_places": 0}),
