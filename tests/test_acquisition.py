@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from botorch.acquisition import qExpectedImprovement, qLogExpectedImprovement, qUpperConfidenceBound
+from pydantic import ValidationError
 
 from e2t_al.acquisition.batch import (Objective, build_acquisition, campaign_incumbent, pool_predictions,
                                       propose_batch)
@@ -217,6 +218,10 @@ def test_exploit_places_when_improvement_is_unlikely(priors, expected_first):
     assert batch.exploitation_places == (1 if expected_first == 0 else 0)
     default = AcquisitionConfig()
     assert (default.exploit_places, default.exploit_rule) == ("batch", "improvement_unlikely")
+    assert AcquisitionConfig(batch_size=8).exploitation_places == 8  # every place, whatever the batch size
+    for wrong in (-1, "all", 1.5):
+        with pytest.raises(ValidationError, match="exploit_places"):
+            AcquisitionConfig(exploit_places=wrong)
     mean, std = pool_predictions(gp, pool[:-1])
     believer = Believer(gp, pool, Objective(), Incumbent(2.6, np.array([len(pool) - 1]), "", True), np.array([]), 8192)
     count = believer.expected_count_above_incumbent(np.arange(len(pool) - 1))

@@ -28,8 +28,9 @@ its element domain's shared level as uncertain as before (``believer_keeps_domai
 39; ``Believer``), so a batch can still take a domain's second- and third-ranked candidates after its first.
 ``exploit_places: n`` gives the believer's first n places of each batch, once the campaign's scope has a
 measurement, to the candidates of highest posterior mean (each believed like any pick); expected improvement fills
-the rest. The default, ``batch``, is every place (since stop 44; 2 at stop 43, 1 before). With ``exploit_rule: improvement_unlikely`` (the default) only in batches where
-the model expects fewer than one allowed candidate to beat the incumbent.
+the rest. The default, ``batch``, is every place (since stop 44; 2 at stop 43, 1 before). With ``exploit_rule:
+improvement_unlikely`` (the default) only in batches where the model expects fewer than one allowed candidate to
+beat the incumbent.
 
 A target window, once reached: qLogEI values −distance to the window, which cannot exceed 0, so once a measurement in
 the scope lies inside the window every value is qLogEI's smoothing tail. That tail still ranks candidates by how
