@@ -267,6 +267,10 @@ class AcquisitionConfig(Strict):
     gp_max_background: int | None = Field(1500, ge=1)
     max_per_domain: int | None = None  # at most this many of a batch from one element domain
     reserve_unexplored: int = 0  # places of each batch kept for candidates of unmeasured domains
+    # once the campaign's scope has a measurement, at most this many places of a batch go to each of its element
+    # domains with no measurement yet: an untested domain is tested by one experiment before a batch commits more
+    # to its (unknown) level. The first batch, before any measurement in the scope, is left to follow E2T's levels
+    max_per_unmeasured_domain: int | None = Field(None, ge=1)
     chunk_size: int = 8192  # candidates scored at once
 
     @property

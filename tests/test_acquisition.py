@@ -11,7 +11,7 @@ from botorch.acquisition import qExpectedImprovement, qLogExpectedImprovement, q
 from pydantic import ValidationError
 
 from e2t_al.acquisition.batch import (Objective, build_acquisition, campaign_incumbent, pool_predictions,
-                                      propose_batch)
+                                      propose_batch, untested_scope_domains)
 from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, embedding_features, fit_gp
 from e2t_al.acquisition.novelty import composition_novelty, embedding_novelty
 from e2t_al.config import AcquisitionConfig, AdaptationConfig, E2TConfig, EncoderConfig, EnsembleConfig, TrainingConfig
@@ -256,6 +256,25 @@ def test_domain_rules_cap_a_domain_and_reserve_unexplored_places(tiny):
     config = AcquisitionConfig(function="exploit", batch_size=4, reserve_unexplored=3)
     batch = propose_batch(model, torch.tensor(X), measured, y[measured], config, domains=domains)
     assert set(domains[batch.indices[:3]]) <= {"B-Y", "C-Y"}
+
+
+def test_an_untested_scope_domain_gets_one_place_once_the_scope_has_a_measurement(tiny):
+    X, y, domains, ensemble = tiny
+    in_scope = np.isin(domains, ["B-Y", "C-X", "C-Y"])
+    measured = ~in_scope
+    model = E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured]))
+    assert untested_scope_domains(domains, measured, in_scope) == set()  # batch 1: free to follow E2T's levels
+    measured[np.flatnonzero(domains == "C-X")[0]] = True
+    assert untested_scope_domains(domains, measured, in_scope) == {"B-Y", "C-Y"}
+
+    def batch(**settings):
+        config = AcquisitionConfig(function="explore", batch_size=8, **settings)
+        return domains[propose_batch(model, torch.tensor(X), measured, y[measured], config, domains=domains,
+                                     in_scope=in_scope).indices]
+
+    free, capped = batch(), batch(max_per_unmeasured_domain=1)
+    assert max((free == d).sum() for d in ("B-Y", "C-Y")) > 1  # without the rule the batch does take more
+    assert (capped == "B-Y").sum() <= 1 and (capped == "C-Y").sum() <= 1 and len(capped) == 8
 
 
 def test_gp_baseline_runs_through_the_same_interface(tiny):

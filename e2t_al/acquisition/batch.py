@@ -186,12 +186,15 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     allowed = ~measured & ~pending
     if excluded is not None:
         allowed &= ~np.asarray(excluded, dtype=bool)
-    if domains is None and (config.max_per_domain or config.reserve_unexplored):
+    if domains is None and (config.max_per_domain or config.reserve_unexplored or config.max_per_unmeasured_domain):
         raise ValueError("domain rules need each candidate's domain")
+    untested: set[str] = set()  # the scope's domains held to max_per_unmeasured_domain places
     if domains is not None:
         domains = np.asarray(domains)
         explored = explored_domains if explored_domains is not None else set(domains[measured].tolist())
         unexplored = ~np.isin(domains, list(explored))
+        if config.max_per_unmeasured_domain:
+            untested = untested_scope_domains(domains, measured, in_scope)
     incumbent = campaign_incumbent(model, pool_X, measured, measured_y, objective, in_scope)
     thompson = ThompsonDraws(model, pool_X, objective, config.chunk_size, seed) if config.function == "thompson" else None
     hits = (HitProbability(model, pool_X, objective, config.chunk_size)
@@ -211,7 +214,10 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
                 candidates &= unexplored
             if config.max_per_domain:
                 full = [d for d, count in per_domain.items() if count >= config.max_per_domain]
-                candidates &= ~np.isin(domains, full)
+                candidates &= ~np.isin(domains.astype(str), full)
+            if untested:
+                full = [d for d in untested if per_domain.get(d, 0) >= config.max_per_unmeasured_domain]
+                candidates &= ~np.isin(domains.astype(str), full)
         choices = np.flatnonzero(candidates)
         if len(choices) == 0:
             break
@@ -239,6 +245,17 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     rule = incumbent.rule if hits is None else (f"not used: each place by its probability of a hit in "
                                                 f"[{objective.low:g}, {objective.high:g}] (values are log P)")
     return BatchProposal(np.array(chosen, dtype=int), np.array(values), incumbent.best_f, rule, exploited)
+
+
+def untested_scope_domains(domains: np.ndarray, measured: np.ndarray, in_scope: np.ndarray | None) -> set[str]:
+    """The campaign scope's element domains with no measurement, once the scope has one (before that: none, so the
+    first batch is free to follow E2T's levels). ``domains``, ``measured``, ``in_scope``: ``(n,)``; no scope is the
+    whole pool."""
+    labels = np.asarray(domains).astype(str)
+    in_scope = np.ones(len(labels), dtype=bool) if in_scope is None else np.asarray(in_scope, dtype=bool)
+    if not (measured & in_scope).any():
+        return set()
+    return set(labels[in_scope].tolist()) - set(labels[measured & in_scope].tolist())
 
 
 def uses_believer(model: Model, config: AcquisitionConfig, objective: Objective) -> bool:

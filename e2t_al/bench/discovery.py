@@ -102,6 +102,7 @@ STRATEGIES = {
     "e2t-gp-keep-level-exploit-batch": ("e2t", E2T_GP_EXPLOIT_BATCH),
     "e2t-gp-thompson": ("e2t", {"surrogate": "e2t_gp", "function": "thompson"}),
     "e2t-hit": ("e2t", {**E2T_GP_EXPLOIT_BATCH, "window_rule": "hit_probability"}),
+    "e2t-gp-probe-domains": ("e2t", {**E2T_GP_EXPLOIT_BATCH, "max_per_unmeasured_domain": 1}),  # stop 46's trial
     "gp-qlogei": ("gp", GP),
     "gp-ucb": ("gp", {**GP, "function": "qucb"}),
     "gp-believer": ("gp", {**GP, "batch_rule": "believer", "exploit_places": 0}),
