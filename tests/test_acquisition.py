@@ -266,15 +266,18 @@ def test_an_untested_scope_domain_gets_one_place_once_the_scope_has_a_measuremen
     assert untested_scope_domains(domains, measured, in_scope) == set()  # batch 1: free to follow E2T's levels
     measured[np.flatnonzero(domains == "C-X")[0]] = True
     assert untested_scope_domains(domains, measured, in_scope) == {"B-Y", "C-Y"}
+    assert untested_scope_domains(domains, measured, domains == "C-X") == set()  # a one-domain scope: never held
 
     def batch(**settings):
         config = AcquisitionConfig(function="explore", batch_size=8, **settings)
         return domains[propose_batch(model, torch.tensor(X), measured, y[measured], config, domains=domains,
                                      in_scope=in_scope).indices]
 
-    free, capped = batch(), batch(max_per_unmeasured_domain=1)
+    free, capped = batch(max_per_unmeasured_domain=None), batch(max_per_unmeasured_domain=1)
     assert max((free == d).sum() for d in ("B-Y", "C-Y")) > 1  # without the rule the batch does take more
     assert (capped == "B-Y").sum() <= 1 and (capped == "C-Y").sum() <= 1 and len(capped) == 8
+    measured[domains == "C-X"] = True  # only untested domains left: the batch is still filled
+    assert len(batch(max_per_unmeasured_domain=1)) == 8
 
 
 def test_gp_baseline_runs_through_the_same_interface(tiny):

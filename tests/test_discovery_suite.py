@@ -47,7 +47,7 @@ def test_suite_runs_two_scenarios_and_merges_later_seeds(mp, tmp_path):
         assert scenario["environments"] == [environment()]  # both parts ran here: one environment
         assert (tmp_path / f"suite_{name}.png").exists()
         e2t = scenario["strategies"]["e2t"]
-        assert e2t["resolved"] == "e2t-gp-keep-level-exploit-batch"
+        assert e2t["resolved"] == "e2t-gp-probe-domains"
         for record in scenario["strategies"].values():
             assert record["seed_values"] == [0, 1]
             for key in ("batches_to_best", "experiments_to_best", "af_random", "af_gp"):
@@ -108,17 +108,21 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert parse_objective("target:1.4") == ("target_window", 1.4, 1.4)
     with pytest.raises(ValueError, match="LOW ≤ HIGH"):
         parse_objective("target:1.6:1.2")
-    assert resolve_e2t(AcquisitionConfig()) == "e2t-gp-keep-level-exploit-batch"  # the default: the whole batch
-    assert resolve_e2t(AcquisitionConfig(exploit_places=4)) == "e2t-gp-keep-level-exploit-4"  # stop 44 (batch of 4)
-    assert resolve_e2t(AcquisitionConfig(exploit_places=1)) == "e2t-gp-believer-keep-level"  # stops 39-42
-    assert resolve_e2t(AcquisitionConfig(exploit_places=2)) == "e2t-gp-keep-level-exploit-2"  # stop 43
-    old_believer = {"believer_keeps_domain_level": False, "exploit_places": 1}
+    assert resolve_e2t(AcquisitionConfig()) == "e2t-gp-probe-domains"  # the default: one place per untested domain
+    unlimited = {"max_per_unmeasured_domain": None}  # before stop 46
+    assert resolve_e2t(AcquisitionConfig(**unlimited)) == "e2t-gp-keep-level-exploit-batch"  # stops 44-45
+    assert resolve_e2t(AcquisitionConfig(exploit_places=4, **unlimited)) == "e2t-gp-keep-level-exploit-4"  # stop 44
+    assert resolve_e2t(AcquisitionConfig(exploit_places=1, **unlimited)) == "e2t-gp-believer-keep-level"  # stops 39-42
+    assert resolve_e2t(AcquisitionConfig(exploit_places=2, **unlimited)) == "e2t-gp-keep-level-exploit-2"  # stop 43
+    assert resolve_e2t(AcquisitionConfig(exploit_places=2)) == "e2t_gp/gaussian/qlogei/believer with exploit_places=2"
+    old_believer = {"believer_keeps_domain_level": False, "exploit_places": 1, **unlimited}
     assert resolve_e2t(AcquisitionConfig(**old_believer)) == "e2t-gp-believer-exploit"  # the default until stop 39
     assert resolve_e2t(AcquisitionConfig(**{**old_believer, "exploit_places": 0})) == "e2t-gp-believer"  # until stop 34
     assert resolve_e2t(AcquisitionConfig(exploit_places=0)) == "e2t_gp/gaussian/qlogei/believer with exploit_places=0"
     assert resolve_e2t(AcquisitionConfig(window_rule="hit_probability")) == (
-        "e2t-gp-keep-level-exploit-batch with window_rule=hit_probability")  # e2t-hit's settings: windows by P(hit)
+        "e2t-gp-probe-domains with window_rule=hit_probability")  # e2t-hit's settings: windows by P(hit)
     assert STRATEGIES["gp-qlogei"][1]["window_rule"] == "acquisition"  # the GP baseline stays BoTorch's qLogEI
+    assert STRATEGIES["gp-qlogei"][1]["max_per_unmeasured_domain"] is None  # ... and fills a batch as BoTorch does
     assert resolve_e2t(AcquisitionConfig(batch_rule="joint")) == "e2t-gp-qlogei"
     joint = {"batch_rule": "joint"}  # what believer does for the ensemble and for UCB (it needs a GP and EI)
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", **joint)) == "e2t-gauss-qlogei"
@@ -130,9 +134,9 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert resolve_e2t(AcquisitionConfig(function="qucb", batch_rule="marginal")) == "e2t_gp/gaussian/qucb/marginal"
     # a setting the strategy leaves at its default is named, unless the surrogate never reads it
     assert resolve_e2t(AcquisitionConfig(e2t_gp_prior="candidate")) == (
-        "e2t-gp-keep-level-exploit-batch with e2t_gp_prior=candidate")
+        "e2t-gp-probe-domains with e2t_gp_prior=candidate")
     assert resolve_e2t(AcquisitionConfig(gp_refit_every=5, gp_max_background=300)) == (
-        "e2t-gp-keep-level-exploit-batch with gp_refit_every=5, gp_max_background=300")
+        "e2t-gp-probe-domains with gp_refit_every=5, gp_max_background=300")
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", e2t_gp_prior="candidate", batch_size=8, **joint)) == "e2t-gauss-qlogei"
     assert resolve_e2t(AcquisitionConfig(function="qucb", batch_rule="marginal", ucb_beta=1.0)) == (
         "e2t_gp/gaussian/qucb/marginal with ucb_beta=1.0")

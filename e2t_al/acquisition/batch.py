@@ -2,8 +2,10 @@
 
 The batch is built greedily, one candidate at a time, each time with BoTorch's ``optimize_acqf_discrete`` over
 the candidates still allowed. Measured candidates are never proposed; domain rules (at most ``max_per_domain`` per
-element domain, ``reserve_unexplored`` places for unmeasured domains) decide which candidates are allowed at each
-step. Pools are scored in chunks of ``chunk_size``.
+element domain, ``reserve_unexplored`` places for unmeasured domains, and, once the campaign's scope has a
+measurement, at most ``max_per_unmeasured_domain`` per scope domain that has none while other candidates are left:
+``untested_scope_domains``) decide which candidates are allowed at each step. Pools are scored in chunks of
+``chunk_size``.
 
 ``batch_rule: joint`` passes the approved-but-unmeasured candidates and those chosen so far as ``X_pending``
 (sequential greedy q-batch selection: a place is worth what it adds to the batch's joint improvement, so candidates
@@ -186,9 +188,9 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     allowed = ~measured & ~pending
     if excluded is not None:
         allowed &= ~np.asarray(excluded, dtype=bool)
-    if domains is None and (config.max_per_domain or config.reserve_unexplored or config.max_per_unmeasured_domain):
+    if domains is None and (config.max_per_domain or config.reserve_unexplored):
         raise ValueError("domain rules need each candidate's domain")
-    untested: set[str] = set()  # the scope's domains held to max_per_unmeasured_domain places
+    untested: set[str] = set()  # the scope's domains held to max_per_unmeasured_domain places (none without domains)
     if domains is not None:
         domains = np.asarray(domains)
         explored = explored_domains if explored_domains is not None else set(domains[measured].tolist())
@@ -215,9 +217,11 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
             if config.max_per_domain:
                 full = [d for d, count in per_domain.items() if count >= config.max_per_domain]
                 candidates &= ~np.isin(domains.astype(str), full)
-            if untested:
+            if untested:  # a preference: where only capped domains are left, the batch is still filled
                 full = [d for d in untested if per_domain.get(d, 0) >= config.max_per_unmeasured_domain]
-                candidates &= ~np.isin(domains.astype(str), full)
+                held = np.isin(domains.astype(str), full)
+                if (candidates & ~held).any():
+                    candidates &= ~held
         choices = np.flatnonzero(candidates)
         if len(choices) == 0:
             break

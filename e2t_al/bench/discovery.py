@@ -77,13 +77,17 @@ from e2t_al.campaign.simulated_lab import SimulatedLab  # noqa: E402
 # the config's window_rule (default qLogEI); e2t-hit is the default strategy with the hit-probability rule for windows.
 ENSEMBLE = {"surrogate": "e2t", "posterior": "members", "function": "qlogei", "batch_rule": "joint"}
 E2T_GP = {"surrogate": "e2t_gp", "function": "qlogei", "batch_rule": "joint", "e2t_gp_learn_offset": True}
+NO_DOMAIN_PROBE = {"max_per_unmeasured_domain": None}  # before stop 46: a batch may fill an untested domain
 E2T_GP_BELIEVER_KEEP_LEVEL = {**E2T_GP, "batch_rule": "believer", "exploit_places": 1,  # the default of stops 39-42
-                              "exploit_rule": "improvement_unlikely", "believer_keeps_domain_level": True}
+                              "exploit_rule": "improvement_unlikely", "believer_keeps_domain_level": True,
+                              **NO_DOMAIN_PROBE}
 E2T_GP_EXPLOIT_2 = {**E2T_GP_BELIEVER_KEEP_LEVEL, "exploit_places": 2}  # the default of stop 43
 E2T_GP_EXPLOIT_4 = {**E2T_GP_BELIEVER_KEEP_LEVEL, "exploit_places": 4}  # stop 44: the whole batch of the suite's 4
-E2T_GP_EXPLOIT_BATCH = {**E2T_GP_BELIEVER_KEEP_LEVEL, "exploit_places": "batch"}  # the default: every place, any size
+E2T_GP_EXPLOIT_BATCH = {**E2T_GP_BELIEVER_KEEP_LEVEL, "exploit_places": "batch"}  # stops 44-45: every place, any size
+E2T_GP_PROBE = {**E2T_GP_EXPLOIT_BATCH, "max_per_unmeasured_domain": 1}  # the default since stop 46
 OLD_BELIEVER = {"believer_keeps_domain_level": False}  # until stop 39: a believed pick shrinks its domain's level
-GP = {"function": "qlogei", "batch_rule": "joint", "window_rule": "acquisition"}  # BoTorch's standard, windows too
+GP = {"function": "qlogei", "batch_rule": "joint", "window_rule": "acquisition",  # BoTorch's standard, windows too
+      **NO_DOMAIN_PROBE}
 STRATEGIES = {
     "e2t-qlogei": ("e2t", ENSEMBLE),
     "e2t-ucb": ("e2t", {**ENSEMBLE, "function": "qucb"}),
@@ -94,15 +98,16 @@ STRATEGIES = {
     "e2t-gp-ucb": ("e2t", {**E2T_GP, "function": "qucb"}),
     "e2t-gp-qlogei-marginal": ("e2t", {**E2T_GP, "batch_rule": "marginal"}),
     "e2t-gp-qlogei-no-offset": ("e2t", {**E2T_GP, "e2t_gp_learn_offset": False}),
-    "e2t-gp-believer": ("e2t", {**E2T_GP, "batch_rule": "believer", "exploit_places": 0, **OLD_BELIEVER}),
+    "e2t-gp-believer": ("e2t", {**E2T_GP, "batch_rule": "believer", "exploit_places": 0, **OLD_BELIEVER,
+                                **NO_DOMAIN_PROBE}),
     "e2t-gp-believer-exploit": ("e2t", {**E2T_GP_BELIEVER_KEEP_LEVEL, **OLD_BELIEVER}),
     "e2t-gp-believer-keep-level": ("e2t", E2T_GP_BELIEVER_KEEP_LEVEL),
     "e2t-gp-keep-level-exploit-2": ("e2t", E2T_GP_EXPLOIT_2),
     "e2t-gp-keep-level-exploit-4": ("e2t", E2T_GP_EXPLOIT_4),
     "e2t-gp-keep-level-exploit-batch": ("e2t", E2T_GP_EXPLOIT_BATCH),
     "e2t-gp-thompson": ("e2t", {"surrogate": "e2t_gp", "function": "thompson"}),
-    "e2t-hit": ("e2t", {**E2T_GP_EXPLOIT_BATCH, "window_rule": "hit_probability"}),
-    "e2t-gp-probe-domains": ("e2t", {**E2T_GP_EXPLOIT_BATCH, "max_per_unmeasured_domain": 1}),  # stop 46's trial
+    "e2t-gp-probe-domains": ("e2t", E2T_GP_PROBE),
+    "e2t-hit": ("e2t", {**E2T_GP_PROBE, "window_rule": "hit_probability"}),
     "gp-qlogei": ("gp", GP),
     "gp-ucb": ("gp", {**GP, "function": "qucb"}),
     "gp-believer": ("gp", {**GP, "batch_rule": "believer", "exploit_places": 0}),
