@@ -143,6 +143,9 @@ def campaign_iteration(campaign: str, database_url: str | None = None) -> dict:
     if batch.exploitation_places:
         logger.info(f"{campaign} iteration {state.iteration}: the first {batch.exploitation_places} place(s) take the "
                     f"highest predicted mean (exploit_rule {state.config.acquisition.exploit_rule})")
+    if batch.untested_domains:
+        logger.info(f"{campaign} iteration {state.iteration}: at most {state.config.acquisition.max_per_unmeasured_domain} "
+                    f"place(s) each for the scope's domains with no measurement yet: {', '.join(batch.untested_domains)}")
     plots = publish(state, rows, database_url)
     logger.info(f"{campaign} iteration {state.iteration}: proposed " + ", ".join(f"{r['candidate']} ({r['domain']}, "
                 f"{r['predicted']:.2f}±{r['std']:.2f})" for r in rows))

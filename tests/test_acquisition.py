@@ -270,8 +270,9 @@ def test_an_untested_scope_domain_gets_one_place_once_the_scope_has_a_measuremen
 
     def batch(**settings):
         config = AcquisitionConfig(function="explore", batch_size=8, **settings)
-        return domains[propose_batch(model, torch.tensor(X), measured, y[measured], config, domains=domains,
-                                     in_scope=in_scope).indices]
+        proposal = propose_batch(model, torch.tensor(X), measured, y[measured], config, domains=domains, in_scope=in_scope)
+        assert proposal.untested_domains == (("B-Y", "C-Y") if config.max_per_unmeasured_domain else ())
+        return domains[proposal.indices]
 
     free, capped = batch(max_per_unmeasured_domain=None), batch(max_per_unmeasured_domain=1)
     assert max((free == d).sum() for d in ("B-Y", "C-Y")) > 1  # without the rule the batch does take more

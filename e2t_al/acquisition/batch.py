@@ -81,13 +81,15 @@ class Objective:
 class BatchProposal:
     """``indices (q,)`` into the pool in the order chosen, and each one's acquisition value when chosen;
     the incumbent the improvement was measured against (objective units) and the rule that set it; how many of the
-    first places went to the highest posterior mean (``exploit_places``) rather than to the acquisition function."""
+    first places went to the highest posterior mean (``exploit_places``) rather than to the acquisition function;
+    the scope's domains without a measurement, held to ``max_per_unmeasured_domain`` places (sorted)."""
 
     indices: np.ndarray
     acquisition_values: np.ndarray
     incumbent: float | None = None
     incumbent_rule: str = ""
     exploitation_places: int = 0
+    untested_domains: tuple[str, ...] = ()
 
     def chosen_by(self) -> list[str]:
         """What chose each place, in order: ``"highest mean"`` for an exploitation place, else ``"acquisition"``."""
@@ -248,7 +250,8 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     exploited = min(config.exploitation_places, len(chosen)) if exploit else 0
     rule = incumbent.rule if hits is None else (f"not used: each place by its probability of a hit in "
                                                 f"[{objective.low:g}, {objective.high:g}] (values are log P)")
-    return BatchProposal(np.array(chosen, dtype=int), np.array(values), incumbent.best_f, rule, exploited)
+    return BatchProposal(np.array(chosen, dtype=int), np.array(values), incumbent.best_f, rule, exploited,
+                         tuple(sorted(untested)))
 
 
 def untested_scope_domains(domains: np.ndarray, measured: np.ndarray, in_scope: np.ndarray | None) -> set[str]:
