@@ -195,10 +195,11 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     untested: set[str] = set()  # the scope's domains held to max_per_unmeasured_domain places (none without domains)
     if domains is not None:
         domains = np.asarray(domains)
+        labels = domains.astype(str)  # each candidate's domain as the domain rules count it (``per_domain``'s keys)
         explored = explored_domains if explored_domains is not None else set(domains[measured].tolist())
         unexplored = ~np.isin(domains, list(explored))
         if config.max_per_unmeasured_domain:
-            untested = untested_scope_domains(domains, measured, in_scope)
+            untested = untested_scope_domains(labels, measured, in_scope)
     incumbent = campaign_incumbent(model, pool_X, measured, measured_y, objective, in_scope)
     thompson = ThompsonDraws(model, pool_X, objective, config.chunk_size, seed) if config.function == "thompson" else None
     hits = (HitProbability(model, pool_X, objective, config.chunk_size)
@@ -218,10 +219,10 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
                 candidates &= unexplored
             if config.max_per_domain:
                 full = [d for d, count in per_domain.items() if count >= config.max_per_domain]
-                candidates &= ~np.isin(domains.astype(str), full)
+                candidates &= ~np.isin(labels, full)
             if untested:  # a preference: where only capped domains are left, the batch is still filled
                 full = [d for d in untested if per_domain.get(d, 0) >= config.max_per_unmeasured_domain]
-                held = np.isin(domains.astype(str), full)
+                held = np.isin(labels, full)
                 if (candidates & ~held).any():
                     candidates &= ~held
         choices = np.flatnonzero(candidates)
@@ -246,7 +247,7 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         values.append(value)
         allowed[index] = False
         if domains is not None:
-            per_domain[str(domains[index])] = per_domain.get(str(domains[index]), 0) + 1
+            per_domain[labels[index]] = per_domain.get(labels[index], 0) + 1
     exploited = min(config.exploitation_places, len(chosen)) if exploit else 0
     rule = incumbent.rule if hits is None else (f"not used: each place by its probability of a hit in "
                                                 f"[{objective.low:g}, {objective.high:g}] (values are log P)")
