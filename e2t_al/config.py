@@ -183,7 +183,10 @@ class AcquisitionConfig(Strict):
     # likelihood (``e2t_al.acquisition.surrogates.e2t_surrogate``). On the discovery suite's development seeds 0-4 it
     # needed as many batches to the best as domain_level in all 45 runs; top-5% recall after 40 experiments rose on
     # polymers-cp (0.85 -> 0.90) and fell on hoip-gef (0.76 -> 0.68), so domain_level stays the default
-    e2t_gp_prior: Literal["domain_level", "candidate", "by_evidence"] = "domain_level"
+    # "shrunk_order": the domain levels plus b times E2T's per-candidate deviation from its domain's level, b in [0, 1]
+    # the slope of true on predicted within-domain deviations on the domains the members held out of training
+    # (``E2TEnsemble.within_domain_slope``): E2T's order inside a domain, as far as it carried to unseen domains
+    e2t_gp_prior: Literal["domain_level", "candidate", "shrunk_order", "by_evidence"] = "domain_level"
     # e2t_gp: the scope's (unexplored) domains get a level uncertainty of E2T's validation error (the ensemble's
     # error floor) on top of the learned kernels, which only saw measured domains' residuals
     e2t_gp_scope_level: bool = False
@@ -268,8 +271,9 @@ class AcquisitionConfig(Strict):
     max_per_domain: int | None = None  # at most this many of a batch from one element domain
     reserve_unexplored: int = 0  # places of each batch kept for candidates of unmeasured domains
     # once the campaign's scope has a measurement, at most this many places of a batch go to each of its element
-    # domains with no measurement yet: an untested domain is tested by one experiment before a batch commits more
-    # to its (unknown) level. The first batch, before any measurement in the scope, is left to follow E2T's levels.
+    # domains with no measurement yet, in the scope or the background (a domain the background data cover has a known
+    # level): an untested domain is tested by one experiment before a batch commits more to its (unknown) level.
+    # The first batch, before any measurement in the scope, is left to follow E2T's levels.
     # Why: on hoip-germanium the E2T-informed GP gave a whole batch to Ge-Cl, 1 eV below the measured Ge-F by E2T's
     # level, because each untested domain keeps a level uncertainty of its own (about 0.5 eV) and the believer that
     # keeps the domain's level lets every place test it. 1 since stop 46 (strategy e2t-gp-probe-domains), chosen by

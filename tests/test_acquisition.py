@@ -267,6 +267,10 @@ def test_an_untested_scope_domain_gets_one_place_once_the_scope_has_a_measuremen
     measured[np.flatnonzero(domains == "C-X")[0]] = True
     assert untested_scope_domains(domains, measured, in_scope) == {"B-Y", "C-Y"}
     assert untested_scope_domains(domains, measured, domains == "C-X") == set()  # a one-domain scope: never held
+    own_a_x = np.flatnonzero(domains == "A-X")[:3]  # the lab's own A-X candidates, beside measured background A-X
+    own, unmeasured_own = in_scope.copy(), measured.copy()
+    own[own_a_x], unmeasured_own[own_a_x] = True, False
+    assert untested_scope_domains(domains, unmeasured_own, own) == {"B-Y", "C-Y"}  # A-X's level is known
 
     def batch(**settings):
         config = AcquisitionConfig(function="explore", batch_size=8, **settings)
@@ -550,6 +554,41 @@ def test_e2t_gp_scope_trend_learns_a_scope_that_runs_against_the_background(tiny
     by_hand = descriptor_kernel(rows).to_dense() * torch.tensor([[1.0, 0, 1], [0, 0, 0], [1, 0, 1]])
     torch.testing.assert_close(kernel(rows).to_dense(), by_hand)
     assert len(list(kernel.parameters())) == 0  # the descriptor kernel's length scales belong to the shared term
+
+
+def test_within_domain_slope_and_the_shrunk_order_prior(tiny):
+    """The members' within-domain slope is Σ d̂ d / Σ d̂² pooled over held-out domains (small ones skipped); the
+    ``shrunk_order`` prior is each domain's level plus that slope times E2T's deviation from it, in the surrogate."""
+    from e2t_al.acquisition.e2t_gp import domain_level, shrunk_order
+    from e2t_al.acquisition.surrogates import e2t_surrogate
+    from e2t_al.model.e2t import within_domain_slope
+
+    keys = [frozenset({"A", "X"})] * 5 + [frozenset({"B", "X"})] * 5 + [frozenset({"C", "X"})] * 2
+    actual = np.array([0, 1, 2, 3, 4, 10, 10, 11, 9, 10, 50, -50], dtype=float)
+    predicted = np.concatenate([2 * actual[:5] + 7, [1, 1, 3, -1, 1], [0, 1]])  # A-X: twice the spread; C-X: too few
+    by_hand = (np.sum((2 * actual[:5] - 4) * (actual[:5] - 2)) + np.sum([0, 0, 2, -2, 0] * (actual[5:10] - 10))) / \
+        (np.sum((2 * actual[:5] - 4) ** 2) + 8)
+    assert within_domain_slope(predicted, actual, keys) == pytest.approx(by_hand)
+    assert within_domain_slope(np.ones(12), actual, keys) is None  # no predicted spread
+    values, labels = torch.tensor([1.0, 3.0, 10.0, 20.0]), np.array(["a", "a", "b", "b"])
+    np.testing.assert_allclose(shrunk_order(values, labels, 0.0).numpy(), domain_level(values, labels).numpy())
+    np.testing.assert_allclose(shrunk_order(values, labels, 1.0).numpy(), values.numpy())
+    np.testing.assert_allclose(shrunk_order(values, labels, 0.25).numpy(), [1.75, 2.25, 13.75, 16.25])
+
+    X, y, domains, ensemble = tiny
+    slopes = [m.validation_within_slope_ for m in ensemble.members]
+    assert all(b is not None for b in slopes)  # one held-out domain of 10 each
+    assert ensemble.within_domain_slope() == pytest.approx(np.clip(np.mean(slopes), 0, 1))
+    measured = domains != "C-Y"
+    config = AcquisitionConfig(e2t_gp_prior="shrunk_order")
+    surrogate = e2t_surrogate(config, ensemble, X, measured, y[measured], domains)
+    candidate = E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured])) \
+        .own_domain_held_out_mean(X, np.flatnonzero(measured), domains)
+    expected = shrunk_order(candidate, domains, ensemble.within_domain_slope() or 0.0)
+    table = surrogate.model.mean_module.table * surrogate.model.outcome_transform.stdvs.reshape(()) + \
+        surrogate.model.outcome_transform.means.reshape(())
+    assert surrogate.prior == "shrunk_order"
+    np.testing.assert_allclose(table.detach().numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_domain_level_and_the_scope_level_kernel(tiny):

@@ -199,7 +199,7 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         explored = explored_domains if explored_domains is not None else set(domains[measured].tolist())
         unexplored = ~np.isin(domains, list(explored))
         if config.max_per_unmeasured_domain:
-            untested = untested_scope_domains(labels, measured, in_scope)
+            untested = untested_scope_domains(labels, measured, in_scope, explored)
     incumbent = campaign_incumbent(model, pool_X, measured, measured_y, objective, in_scope)
     thompson = ThompsonDraws(model, pool_X, objective, config.chunk_size, seed) if config.function == "thompson" else None
     hits = (HitProbability(model, pool_X, objective, config.chunk_size)
@@ -255,15 +255,19 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
                          tuple(sorted(untested)))
 
 
-def untested_scope_domains(domains: np.ndarray, measured: np.ndarray, in_scope: np.ndarray | None) -> set[str]:
-    """The campaign scope's element domains with no measurement, once the scope has one (before that: none, so the
-    first batch is free to follow E2T's levels). ``domains``, ``measured``, ``in_scope``: ``(n,)``; no scope is the
+def untested_scope_domains(domains: np.ndarray, measured: np.ndarray, in_scope: np.ndarray | None,
+                           explored: set[str] | None = None) -> set[str]:
+    """The campaign scope's element domains that are unexplored, once the scope has a measurement (before that: none,
+    so the first batch is free to follow E2T's levels). Unexplored is ``propose_batch``'s notion: not in ``explored``
+    (default: the domains of measured candidates, scope or background), so a scope domain whose level the
+    background data already show is never held. ``domains``, ``measured``, ``in_scope``: ``(n,)``; no scope is the
     whole pool."""
     labels = np.asarray(domains).astype(str)
     in_scope = np.ones(len(labels), dtype=bool) if in_scope is None else np.asarray(in_scope, dtype=bool)
     if not (measured & in_scope).any():
         return set()
-    return set(labels[in_scope].tolist()) - set(labels[measured & in_scope].tolist())
+    explored = set(labels[measured].tolist()) if explored is None else {str(d) for d in explored}
+    return set(labels[in_scope].tolist()) - explored
 
 
 def uses_believer(model: Model, config: AcquisitionConfig, objective: Objective) -> bool:

@@ -4,8 +4,10 @@ the campaign loop and the discovery benchmark.
 - ``e2t``: the E2T ensemble with every measurement as its support set, its members' predictions over the pool
   computed once (``PooledEnsembleModel``; the acquisition searches over pool indices).
 - ``e2t_gp``: the E2T-informed GP (``e2t_al.acquisition.e2t_gp``) on the mean-imputed descriptors. Its prior mean
-  (``e2t_gp_prior``) is E2T's domain levels, E2T's per-candidate prediction, or, ``by_evidence``, whichever of the
-  domain levels and a flat prior mean the fitted marginal likelihood prefers once the scope has a measurement.
+  (``e2t_gp_prior``) is E2T's domain levels, E2T's per-candidate prediction, the levels plus E2T's order inside each
+  domain shrunk by the slope its members measured on their validation domains (``shrunk_order``), or,
+  ``by_evidence``, whichever of the domain levels and a flat prior mean the fitted marginal likelihood prefers once
+  the scope has a measurement.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from botorch.models import SingleTaskGP
 from botorch.models.model import Model
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from e2t_al.acquisition.e2t_gp import domain_level, fit_e2t_gp, has_scope_trend, pool_inputs, scope_trend_scales
+from e2t_al.acquisition.e2t_gp import domain_level, fit_e2t_gp, shrunk_order, has_scope_trend, pool_inputs, scope_trend_scales
 from e2t_al.acquisition.fit_memo import GPFitMemo
 from e2t_al.acquisition.models import GP_FIT_ITERATIONS, E2TEnsembleModel, mean_imputed
 from e2t_al.config import AcquisitionConfig
@@ -37,7 +39,7 @@ class PoolSurrogate:
     model: Model
     pool_X: torch.Tensor
     ensemble_model: E2TEnsembleModel
-    prior: str = "ensemble"  # the e2t_gp's prior mean: "domain_level", "candidate" or "flat"
+    prior: str = "ensemble"  # the e2t_gp's prior mean: "domain_level", "candidate", "shrunk_order" or "flat"
 
 
 def gp_schedule(batch_number: int, refit_every: int, previous: SingleTaskGP | None) -> tuple[int, bool]:
@@ -62,9 +64,16 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
         pooled = model.on_pool(torch.as_tensor(features), config.chunk_size)
         return PoolSurrogate(pooled, torch.arange(len(features), dtype=torch.float64).unsqueeze(-1), model)
     prior_mean = model.own_domain_held_out_mean(features, np.flatnonzero(measured), domains)
-    prior = "candidate" if config.e2t_gp_prior == "candidate" else "domain_level"
+    prior = config.e2t_gp_prior if config.e2t_gp_prior in ("candidate", "shrunk_order") else "domain_level"
     if prior == "domain_level":
         prior_mean = domain_level(prior_mean, domains)
+    elif prior == "shrunk_order":
+        slope = ensemble.within_domain_slope()
+        if previous is None:
+            log.info("e2t_gp prior mean: E2T's domain levels plus %.3f of its order inside each domain (the members' "
+                     "within-domain slope on their validation domains%s)", slope or 0.0,
+                     "" if slope is not None else ": none measured, so the levels alone")
+        prior_mean = shrunk_order(prior_mean, domains, slope or 0.0)
     pool_X = pool_inputs(mean_imputed(features), domains)
     steps, refit = gp_schedule(batch_number, config.gp_refit_every, previous)
     scope_measured = in_scope is not None and bool((measured & in_scope).any())

@@ -108,6 +108,7 @@ STRATEGIES = {
     "e2t-gp-thompson": ("e2t", {"surrogate": "e2t_gp", "function": "thompson"}),
     "e2t-gp-probe-domains": ("e2t", E2T_GP_PROBE),
     "e2t-hit": ("e2t", {**E2T_GP_PROBE, "window_rule": "hit_probability"}),
+    "e2t-gp-shrunk-order": ("e2t", {**E2T_GP_PROBE, "e2t_gp_prior": "shrunk_order"}),
     "gp-qlogei": ("gp", GP),
     "gp-ucb": ("gp", {**GP, "function": "qucb"}),
     "gp-believer": ("gp", {**GP, "batch_rule": "believer", "exploit_places": 0}),

@@ -42,6 +42,11 @@ class E2TRegressor:
     c² = mean over their materials of (y − ŷ)²/s² (the maximum-likelihood variance scale), so that c·s(x) is the
     σ of the member's error on domains it did not train on.
 
+    Order inside a domain: on the same held-out domains, ``validation_within_slope_`` is the least-squares slope of
+    the true deviations from each domain's mean on the predicted ones, b = Σ_g Σ_i d̂_i d_i / Σ_g Σ_i d̂_i² (g over
+    the held-out element domains, d = y − ȳ_g, d̂ = ŷ − mean_g ŷ): how far the member's order inside a domain it did
+    not train on carries (1: fully, 0: not at all).
+
     With ``training.auxiliary_regression_weight`` w > 0 the loss gains w·mean (aᵀφ(x) + b − y)² over each step's
     episode materials, with a linear readout (a, b) trained alongside θ and discarded afterwards.
 
@@ -56,6 +61,7 @@ class E2TRegressor:
         self.validation_domains_: list[str] = []
         self.validation_rmse_: float | None = None
         self.validation_std_scale_: float | None = None
+        self.validation_within_slope_: float | None = None
         self.history_: TrainingHistory | None = None
 
     # ---- training -------------------------------------------------------------------------------------
@@ -81,6 +87,8 @@ class E2TRegressor:
             errors = np.abs(predicted - targets[validation])
             self.validation_rmse_ = float(np.sqrt(np.mean(errors**2)))
             self.validation_std_scale_ = float(np.sqrt(np.mean((errors / np.maximum(head_std, 1e-12)) ** 2)))
+            self.validation_within_slope_ = within_domain_slope(predicted, targets[validation],
+                                                                [domain_keys[i] for i in validation])
             if cfg.training.refit_on_all:
                 # the held-out domains chose the number of steps; now learn from every domain for that long
                 refit = cfg.training.model_copy(update={"max_steps": max(self.history_.best_step, cfg.training.validate_every)})
@@ -247,6 +255,7 @@ class E2TRegressor:
             "validation_domains": self.validation_domains_,
             "validation_rmse": self.validation_rmse_,
             "validation_std_scale": self.validation_std_scale_,
+            "validation_within_slope": self.validation_within_slope_,
         }, path)
         return path
 
@@ -262,7 +271,26 @@ class E2TRegressor:
         model.validation_domains_ = checkpoint["validation_domains"]
         model.validation_rmse_ = checkpoint["validation_rmse"]
         model.validation_std_scale_ = checkpoint.get("validation_std_scale")  # absent in models saved before it
+        model.validation_within_slope_ = checkpoint.get("validation_within_slope")
         return model
+
+
+def within_domain_slope(predicted: np.ndarray, actual: np.ndarray, domain_keys: list[frozenset[str]],
+                        min_size: int = 5) -> float | None:
+    """The least-squares slope of the actual deviations from each domain's mean on the predicted ones, pooled over
+    the domains (``domain_keys``, one per row) with at least ``min_size`` rows: Σ d̂ d / Σ d̂². None without such a
+    domain or without any predicted spread."""
+    predicted, actual = np.asarray(predicted, dtype=float), np.asarray(actual, dtype=float)
+    keys = np.array(["\t".join(sorted(key)) for key in domain_keys])
+    products = squares = 0.0
+    for key in np.unique(keys):
+        rows = keys == key
+        if rows.sum() < min_size:
+            continue
+        d_hat, d = predicted[rows] - predicted[rows].mean(), actual[rows] - actual[rows].mean()
+        products += float(d_hat @ d)
+        squares += float(d_hat @ d_hat)
+    return products / squares if squares > 0 else None
 
 
 def _encoder_from_state(config: E2TConfig, state_dict: dict) -> torch.nn.Module:

@@ -62,6 +62,13 @@ class E2TEnsemble:
         errors = [m.validation_rmse_ for m in self.members if m.validation_rmse_ is not None]
         return float(np.mean(np.square(errors))) if errors else 0.0
 
+    def within_domain_slope(self) -> float | None:
+        """How far the members' order inside an unseen domain carries, in [0, 1]: the members' mean
+        ``validation_within_slope_`` (the slope of true on predicted within-domain deviations, on the domains each
+        held out of training), clipped; None where no member measured one."""
+        slopes = [m.validation_within_slope_ for m in self.members if m.validation_within_slope_ is not None]
+        return float(np.clip(np.mean(slopes), 0.0, 1.0)) if slopes else None
+
     def member_intervals(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each member's prediction and calibrated standard deviation, shapes ``(K, m)`` and ``(K, m)``."""
         if not self.members:
