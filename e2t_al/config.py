@@ -185,7 +185,9 @@ class AcquisitionConfig(Strict):
     # polymers-cp (0.85 -> 0.90) and fell on hoip-gef (0.76 -> 0.68), so domain_level stays the default
     # "shrunk_order": the domain levels plus b times E2T's per-candidate deviation from its domain's level, b in [0, 1]
     # the slope of true on predicted within-domain deviations on the domains the members held out of training
-    # (``E2TEnsemble.within_domain_slope``): E2T's order inside a domain, as far as it carried to unseen domains
+    # (``E2TEnsemble.within_domain_slope``): E2T's order inside a domain, as far as it carried to unseen domains.
+    # A negative (README, "E2T's order, shrunk by what its validation domains showed"): the members measured b of
+    # 0.97-1.0, so it is the per-candidate prior again
     e2t_gp_prior: Literal["domain_level", "candidate", "shrunk_order", "by_evidence"] = "domain_level"
     # e2t_gp: the scope's (unexplored) domains get a level uncertainty of E2T's validation error (the ensemble's
     # error floor) on top of the learned kernels, which only saw measured domains' residuals
