@@ -7,7 +7,7 @@ import torch
 from e2t_al.config import E2TConfig, EnsembleConfig
 from e2t_al.data.dataset import DataError
 from e2t_al.model.baselines import RegressionNN
-from e2t_al.model.e2t import E2TRegressor
+from e2t_al.model.e2t import E2TRegressor, within_domain_slope
 from e2t_al.model.ensemble import E2TEnsemble
 from e2t_al.model.inputs import DescriptorInputs, subset_inputs
 
@@ -149,9 +149,13 @@ def test_the_interval_is_calibrated_on_the_members_held_out_domains_and_survives
     np.testing.assert_allclose(calibrated, model.validation_std_scale_ * head_std.astype(np.float64))
     assert np.mean(((predicted - y_train[held]) / calibrated) ** 2) == pytest.approx(1.0, rel=1e-4)
     assert model.validation_std_scale_ > 1.0  # in-sample, the head underrates the error on an unseen domain
+    held_keys = [k for k, h in zip(k_train, held) if h]
+    assert model.validation_within_slope_ is not None
+    assert model.validation_within_slope_ == within_domain_slope(predicted, y_train[held], held_keys)
 
     loaded = E2TRegressor.load(model.save(tmp_path / "m.pt"))
     assert loaded.validation_std_scale_ == model.validation_std_scale_
+    assert loaded.validation_within_slope_ == model.validation_within_slope_
     checkpoint = torch.load(tmp_path / "m.pt", weights_only=True)
     del checkpoint["validation_std_scale"]  # a model saved before the factor existed
     torch.save(checkpoint, tmp_path / "old.pt")

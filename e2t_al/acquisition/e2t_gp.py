@@ -6,12 +6,13 @@
   with D(x) taken out of the support set (``E2TEnsembleModel.own_domain_held_out_mean``, ``domain_level``).
   Per candidate (``e2t_gp_prior: candidate``) the prediction itself is used instead; ``shrunk_order`` adds to the
   level b times the candidate's deviation from it, b the slope of true on predicted within-domain deviations that
-  the members measured on the domains they held out of training (``E2TEnsemble.within_domain_slope``). Why the level: on HOIP with the
-  three fluoride domains unexplored (seed 0), E2T put each domain's level within 0.05-0.31 eV but ordered the pool
-  poorly (Spearman 0.08), while a plain GP ordered it better (0.37) with its level 1.5 eV too low. And the encoder
-  has seen every measured domain in training, so per-candidate residuals there are in-sample small (0.10 eV): the
-  GP learned a vanishing kernel and simply returned E2T's order. With the domain level as mean, the residuals are
-  the within-domain variation, which the kernel learns on the descriptors: Spearman 0.67 on that pool, bias −0.27 eV.
+  the members measured on the domains they held out of training (``E2TEnsemble.within_domain_slope``).
+  Why the level: on HOIP with the three fluoride domains unexplored (seed 0), E2T put each domain's level within
+  0.05-0.31 eV but ordered the pool poorly (Spearman 0.08), while a plain GP ordered it better (0.37) with its level
+  1.5 eV too low. And the encoder has seen every measured domain in training, so per-candidate residuals there are
+  in-sample small (0.10 eV): the GP learned a vanishing kernel and simply returned E2T's order. With the domain level
+  as mean, the residuals are the within-domain variation, which the kernel learns on the descriptors: Spearman 0.67 on
+  that pool, bias −0.27 eV.
 - c: a learned constant (``ConstantMean``); k: BoTorch's dimension-scaled RBF kernel on the normalised
   descriptors, scaled by a learned s² (``ScaleKernel``), since residuals are smaller than the targets.
 - s_D² 1[D(x) = D(x')]: a residual shared by every material of one element domain (``SameDomainKernel``). E2T's

@@ -21,7 +21,8 @@ from botorch.models import SingleTaskGP
 from botorch.models.model import Model
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from e2t_al.acquisition.e2t_gp import domain_level, fit_e2t_gp, shrunk_order, has_scope_trend, pool_inputs, scope_trend_scales
+from e2t_al.acquisition.e2t_gp import (domain_level, fit_e2t_gp, has_scope_trend, pool_inputs, scope_trend_scales,
+                                       shrunk_order)
 from e2t_al.acquisition.fit_memo import GPFitMemo
 from e2t_al.acquisition.models import GP_FIT_ITERATIONS, E2TEnsembleModel, mean_imputed
 from e2t_al.config import AcquisitionConfig
