@@ -263,14 +263,20 @@ def test_an_untested_scope_domain_gets_one_place_once_the_scope_has_a_measuremen
     in_scope = np.isin(domains, ["B-Y", "C-X", "C-Y"])
     measured = ~in_scope
     model = E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured]))
-    assert untested_scope_domains(domains, measured, in_scope) == set()  # batch 1: free to follow E2T's levels
+    def untested(measured, in_scope):  # propose_batch's unexplored mask: domains with no measurement anywhere
+        return untested_scope_domains(domains, ~np.isin(domains, domains[measured]), measured, in_scope)
+
+    assert untested(measured, in_scope) == set()  # batch 1: free to follow E2T's levels
     measured[np.flatnonzero(domains == "C-X")[0]] = True
-    assert untested_scope_domains(domains, measured, in_scope) == {"B-Y", "C-Y"}
-    assert untested_scope_domains(domains, measured, domains == "C-X") == set()  # a one-domain scope: never held
+    assert untested(measured, in_scope) == {"B-Y", "C-Y"}
+    assert untested(measured, domains == "C-X") == set()  # a one-domain scope: never held
     own_a_x = np.flatnonzero(domains == "A-X")[:3]  # the lab's own A-X candidates, beside measured background A-X
     own, unmeasured_own = in_scope.copy(), measured.copy()
     own[own_a_x], unmeasured_own[own_a_x] = True, False
-    assert untested_scope_domains(domains, unmeasured_own, own) == {"B-Y", "C-Y"}  # A-X's level is known
+    assert untested(unmeasured_own, own) == {"B-Y", "C-Y"}  # A-X's level is known
+    own_batch = propose_batch(model, torch.tensor(X), unmeasured_own, y[unmeasured_own],
+                              AcquisitionConfig(function="explore", batch_size=4), domains=domains, in_scope=own)
+    assert own_batch.untested_domains == ("B-Y", "C-Y")  # ... and propose_batch holds only those
 
     def batch(**settings):
         config = AcquisitionConfig(function="explore", batch_size=8, **settings)

@@ -199,7 +199,7 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
         explored = explored_domains if explored_domains is not None else set(domains[measured].tolist())
         unexplored = ~np.isin(domains, list(explored))
         if config.max_per_unmeasured_domain:
-            untested = untested_scope_domains(labels, measured, in_scope, explored)
+            untested = untested_scope_domains(labels, unexplored, measured, in_scope)
     incumbent = campaign_incumbent(model, pool_X, measured, measured_y, objective, in_scope)
     thompson = ThompsonDraws(model, pool_X, objective, config.chunk_size, seed) if config.function == "thompson" else None
     hits = (HitProbability(model, pool_X, objective, config.chunk_size)
@@ -255,19 +255,17 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
                          tuple(sorted(untested)))
 
 
-def untested_scope_domains(domains: np.ndarray, measured: np.ndarray, in_scope: np.ndarray | None,
-                           explored: set[str] | None = None) -> set[str]:
-    """The campaign scope's element domains that are unexplored, once the scope has a measurement (before that: none,
-    so the first batch is free to follow E2T's levels). Unexplored is ``propose_batch``'s notion: not in ``explored``
-    (default: the domains of measured candidates, scope or background), so a scope domain whose level the
-    background data already show is never held. ``domains``, ``measured``, ``in_scope``: ``(n,)``; no scope is the
-    whole pool."""
+def untested_scope_domains(domains: np.ndarray, unexplored: np.ndarray, measured: np.ndarray,
+                           in_scope: np.ndarray | None) -> set[str]:
+    """The campaign scope's element domains among the ``unexplored`` candidates (``propose_batch``'s mask: domains
+    with no measurement in the scope or the background, unless ``explored_domains`` says otherwise, so a scope domain
+    whose level the background data already show is never held), once the scope has a measurement (before that:
+    none, so the first batch is free to follow E2T's levels). All arguments ``(n,)``; no scope is the whole pool."""
     labels = np.asarray(domains).astype(str)
     in_scope = np.ones(len(labels), dtype=bool) if in_scope is None else np.asarray(in_scope, dtype=bool)
     if not (measured & in_scope).any():
         return set()
-    explored = set(labels[measured].tolist()) if explored is None else {str(d) for d in explored}
-    return set(labels[in_scope].tolist()) - explored
+    return set(labels[in_scope & np.asarray(unexplored, dtype=bool)].tolist())
 
 
 def uses_believer(model: Model, config: AcquisitionConfig, objective: Objective) -> bool:
