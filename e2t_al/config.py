@@ -205,6 +205,11 @@ class AcquisitionConfig(Strict):
     # suite's development seeds false was no better on hoip-fluorides (median batches to the best 2 against 2) and
     # worse on hoip-pbi (2 against 1), so discovery keeps the learned offset.
     e2t_gp_learn_offset: bool = True
+    # e2t_gp: what its kernel reads. "descriptors", the mean-imputed descriptors; "embeddings", the members'
+    # embeddings, each standardised over the pool and concatenated (``E2TEnsembleModel.embed``, 3 x 64 columns in the
+    # discovery configs): the space in which the meta-trained encoder made the target linear across domains. The
+    # background rows the GP is fitted on are chosen on the descriptors either way
+    e2t_gp_kernel_inputs: Literal["descriptors", "embeddings"] = "descriptors"
     # How the E2T ensemble's posterior is sampled (surrogate "e2t"): "members", each member once (K samples);
     # "gaussian", a Gaussian with the members' mean and variance plus the error floor, drawn with ``mc_samples``
     # quasi-MC samples. Gaussian is the default by a small margin on the discovery suite's development seeds.

@@ -111,7 +111,8 @@ class E2TEnsembleModel(EnsembleModel):
         return means
 
     def embed(self, X: torch.Tensor) -> torch.Tensor:
-        """Members' embeddings averaged over members after standardising each, ``(n, d_emb)``: for novelty."""
+        """Members' embeddings, each standardised over the rows of ``X`` and concatenated, ``(n, K d_emb)``: for
+        novelty, and the E2T-informed GP's kernel inputs with ``e2t_gp_kernel_inputs: embeddings``."""
         inputs = DescriptorInputs(torch.as_tensor(X, dtype=torch.float32), [])
         parts = []
         for member in self.ensemble.members:

@@ -3,7 +3,8 @@ the campaign loop and the discovery benchmark.
 
 - ``e2t``: the E2T ensemble with every measurement as its support set, its members' predictions over the pool
   computed once (``PooledEnsembleModel``; the acquisition searches over pool indices).
-- ``e2t_gp``: the E2T-informed GP (``e2t_al.acquisition.e2t_gp``) on the mean-imputed descriptors. Its prior mean
+- ``e2t_gp``: the E2T-informed GP (``e2t_al.acquisition.e2t_gp``) on the mean-imputed descriptors, or on the
+  members' embeddings (``e2t_gp_kernel_inputs``). Its prior mean
   (``e2t_gp_prior``) is E2T's domain levels, E2T's per-candidate prediction, the levels plus E2T's order inside each
   domain shrunk by the slope its members measured on their validation domains (``shrunk_order``), or,
   ``by_evidence``, whichever of the domain levels and a flat prior mean the fitted marginal likelihood prefers once
@@ -75,7 +76,9 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
                      "within-domain slope on their validation domains%s)", slope or 0.0,
                      "" if slope is not None else ": none measured, so the levels alone")
         prior_mean = shrunk_order(prior_mean, domains, slope or 0.0)
-    pool_X = pool_inputs(mean_imputed(features), domains)
+    descriptors = mean_imputed(features)
+    kernel_inputs = descriptors if config.e2t_gp_kernel_inputs == "descriptors" else model.embed(features).numpy()
+    pool_X = pool_inputs(kernel_inputs, domains)
     steps, refit = gp_schedule(batch_number, config.gp_refit_every, previous)
     scope_measured = in_scope is not None and bool((measured & in_scope).any())
     scope_trend = None
@@ -88,7 +91,7 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
         level_std = torch.as_tensor(np.where(in_scope, np.sqrt(ensemble.error_floor()), 0.0))
     values = np.full(len(features), np.nan)
     values[measured] = measured_y
-    train = gp_training_rows(pool_X[:, :-2].numpy(), measured, in_scope, config.gp_max_background)
+    train = gp_training_rows(descriptors, measured, in_scope, config.gp_max_background)
     priors = {prior: prior_mean}
     if config.e2t_gp_prior == "by_evidence" and scope_measured:
         # the training values' mean, which the GP's outcome standardisation maps to 0: a plain constant mean c

@@ -109,6 +109,7 @@ STRATEGIES = {
     "e2t-gp-probe-domains": ("e2t", E2T_GP_PROBE),
     "e2t-hit": ("e2t", {**E2T_GP_PROBE, "window_rule": "hit_probability"}),
     "e2t-gp-shrunk-order": ("e2t", {**E2T_GP_PROBE, "e2t_gp_prior": "shrunk_order"}),
+    "e2t-gp-embeddings": ("e2t", {**E2T_GP_PROBE, "e2t_gp_kernel_inputs": "embeddings"}),
     "gp-qlogei": ("gp", GP),
     "gp-ucb": ("gp", {**GP, "function": "qucb"}),
     "gp-believer": ("gp", {**GP, "batch_rule": "believer", "exploit_places": 0}),
@@ -132,7 +133,8 @@ TOP_SHARE = 0.05  # "top-5%" recall: the best 5% of the scope (Liang et al., npj
 
 
 RUN_FIELDS = {"batch_size", "chunk_size"}  # acquisition settings that each run sets, or that change speed only
-UNUSED_BY = {"e2t": {"e2t_gp_prior", "e2t_gp_scope_level", "e2t_gp_learn_offset", "gp_refit_every", "gp_max_background"},
+UNUSED_BY = {"e2t": {"e2t_gp_prior", "e2t_gp_scope_level", "e2t_gp_learn_offset", "e2t_gp_kernel_inputs", "gp_refit_every",
+                     "gp_max_background"},
              "e2t_gp": {"posterior"}}  # settings that a surrogate never reads
 
 
