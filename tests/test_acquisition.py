@@ -597,6 +597,35 @@ def test_within_domain_slope_and_the_shrunk_order_prior(tiny):
     np.testing.assert_allclose(table.detach().numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
 
 
+def test_e2t_gp_kernel_reads_the_members_embeddings_or_the_descriptors(tiny):
+    """``e2t_gp_kernel_inputs: embeddings``: the GP's kernel columns are each member's embedding standardised over the
+    pool and concatenated (by hand); the prior mean and the rows it is fitted on are those of the descriptor GP, whose
+    kernel columns are the descriptors themselves."""
+    from e2t_al.acquisition.surrogates import e2t_surrogate
+
+    X, y, domains, ensemble = tiny
+    measured = domains != "C-Y"
+    scope = domains == "C-Y"
+    measured[np.flatnonzero(scope)[:2]] = True
+    inputs = DescriptorInputs(torch.tensor(X, dtype=torch.float32), [])
+    by_hand = torch.cat([(z - z.mean(0)) / (z.std(0) + 1e-6) for z in (m.embed(inputs) for m in ensemble.members)], 1)
+    surrogates = {kind: e2t_surrogate(AcquisitionConfig(e2t_gp_kernel_inputs=kind, gp_max_background=20), ensemble, X,
+                                      measured, y[measured], domains, in_scope=scope)
+                  for kind in ("descriptors", "embeddings")}
+    embedded, plain = surrogates["embeddings"], surrogates["descriptors"]
+    assert embedded.pool_X.shape == (60, 3 * 8 + 2)
+    np.testing.assert_allclose(embedded.pool_X[:, :-2].numpy(), by_hand.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(plain.pool_X[:, :-2].numpy(), X)
+    np.testing.assert_array_equal(embedded.pool_X[:, -2:].numpy(), plain.pool_X[:, -2:].numpy())
+    rows = [gp.model.train_inputs[0][:, -1].round().long().sort().values for gp in (embedded, plain)]
+    assert len(rows[0]) == 22 and torch.equal(rows[0], rows[1])  # the scope's 2 and the 20 nearest in descriptors
+    tables = [gp.model.mean_module.table * gp.model.outcome_transform.stdvs.reshape(()) +
+              gp.model.outcome_transform.means.reshape(()) for gp in (embedded, plain)]
+    np.testing.assert_allclose(tables[0].detach().numpy(), tables[1].detach().numpy())
+    mean, _ = pool_predictions(embedded.model, embedded.pool_X)
+    assert np.isfinite(mean).all() and not np.allclose(mean, pool_predictions(plain.model, plain.pool_X)[0])
+
+
 def test_domain_level_and_the_scope_level_kernel(tiny):
     """The domain level is each domain's mean; the scope-level term adds its variance u² to every candidate of the
     scope's domains and nothing elsewhere, and correlates a scope domain's candidates with each other only."""
