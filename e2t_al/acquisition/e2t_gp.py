@@ -14,7 +14,8 @@
   as mean, the residuals are the within-domain variation, which the kernel learns on the descriptors: Spearman 0.67 on
   that pool, bias −0.27 eV.
 - c: a learned constant (``ConstantMean``); k: BoTorch's dimension-scaled RBF kernel on the normalised
-  descriptors, scaled by a learned s² (``ScaleKernel``), since residuals are smaller than the targets.
+  descriptors, scaled by a learned s² (``ScaleKernel``), since residuals are smaller than the targets. (On the members'
+  embeddings instead, ``e2t_gp_kernel_inputs: embeddings``: a clear negative on the discovery suite, see the README.)
 - s_D² 1[D(x) = D(x')]: a residual shared by every material of one element domain (``SameDomainKernel``). E2T's
   error on an unseen domain is largely such a level (it under-predicted Ge-F by about 0.15 eV), so one
   measurement in the domain moves all its candidates, shrunk by s_D² against the noise.
@@ -189,7 +190,8 @@ def fit_e2t_gp(pool_X: torch.Tensor, prior_mean: torch.Tensor, train_index: np.n
     """The E2T-informed GP on the measured candidates ``train_index`` with values ``train_y``.
 
     Args:
-        pool_X: ``pool_inputs(descriptors, domains)``, ``(n, d + 2)``; missing descriptors already imputed.
+        pool_X: ``pool_inputs(descriptors, domains)``, ``(n, d + 2)``; missing descriptors already imputed (or
+            the members' embeddings in place of the descriptors).
         prior_mean: E2T's prediction for every candidate, target units, ``(n,)``.
         warm_start, memo, refit: as for ``fit_gp``.
         level_std: optional ``(n,)``, target units: adds ``ScopeLevelKernel`` (E2T's level error for the

@@ -3,12 +3,11 @@ the campaign loop and the discovery benchmark.
 
 - ``e2t``: the E2T ensemble with every measurement as its support set, its members' predictions over the pool
   computed once (``PooledEnsembleModel``; the acquisition searches over pool indices).
-- ``e2t_gp``: the E2T-informed GP (``e2t_al.acquisition.e2t_gp``) on the mean-imputed descriptors, or on the
-  members' embeddings (``e2t_gp_kernel_inputs``). Its prior mean
-  (``e2t_gp_prior``) is E2T's domain levels, E2T's per-candidate prediction, the levels plus E2T's order inside each
-  domain shrunk by the slope its members measured on their validation domains (``shrunk_order``), or,
-  ``by_evidence``, whichever of the domain levels and a flat prior mean the fitted marginal likelihood prefers once
-  the scope has a measurement.
+- ``e2t_gp``: the E2T-informed GP (``e2t_al.acquisition.e2t_gp``) on the mean-imputed descriptors, or on the members'
+  embeddings (``e2t_gp_kernel_inputs``). Its prior mean (``e2t_gp_prior``) is E2T's domain levels, E2T's per-candidate
+  prediction, the levels plus E2T's order inside each domain shrunk by the slope its members measured on their
+  validation domains (``shrunk_order``), or, ``by_evidence``, whichever of the domain levels and a flat prior mean the
+  fitted marginal likelihood prefers once the scope has a measurement.
 """
 
 from __future__ import annotations
