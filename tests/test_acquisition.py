@@ -562,6 +562,11 @@ def test_e2t_gp_scope_trend_learns_a_scope_that_runs_against_the_background(tiny
     assert len(list(kernel.parameters())) == 0  # the descriptor kernel's length scales belong to the shared term
 
 
+def prior_in_target_units(gp) -> torch.Tensor:
+    """An E2T-informed GP's prior mean table ``(n,)`` back in target units (it is stored standardised)."""
+    return gp.mean_module.table * gp.outcome_transform.stdvs.reshape(()) + gp.outcome_transform.means.reshape(())
+
+
 def test_within_domain_slope_and_the_shrunk_order_prior(tiny):
     """The members' within-domain slope is Σ d̂ d / Σ d̂² pooled over held-out domains (small ones skipped); the
     ``shrunk_order`` prior is each domain's level plus that slope times E2T's deviation from it, in the surrogate."""
@@ -591,8 +596,7 @@ def test_within_domain_slope_and_the_shrunk_order_prior(tiny):
     candidate = E2TEnsembleModel(ensemble, torch.tensor(X[measured]), torch.tensor(y[measured])) \
         .own_domain_held_out_mean(X, np.flatnonzero(measured), domains)
     expected = shrunk_order(candidate, domains, ensemble.within_domain_slope() or 0.0)
-    table = surrogate.model.mean_module.table * surrogate.model.outcome_transform.stdvs.reshape(()) + \
-        surrogate.model.outcome_transform.means.reshape(())
+    table = prior_in_target_units(surrogate.model)
     assert surrogate.prior == "shrunk_order"
     np.testing.assert_allclose(table.detach().numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
 
@@ -619,8 +623,7 @@ def test_e2t_gp_kernel_reads_the_members_embeddings_or_the_descriptors(tiny):
     np.testing.assert_array_equal(embedded.pool_X[:, -2:].numpy(), plain.pool_X[:, -2:].numpy())
     rows = [gp.model.train_inputs[0][:, -1].round().long().sort().values for gp in (embedded, plain)]
     assert len(rows[0]) == 22 and torch.equal(rows[0], rows[1])  # the scope's 2 and the 20 nearest in descriptors
-    tables = [gp.model.mean_module.table * gp.model.outcome_transform.stdvs.reshape(()) +
-              gp.model.outcome_transform.means.reshape(()) for gp in (embedded, plain)]
+    tables = [prior_in_target_units(gp.model) for gp in (embedded, plain)]
     np.testing.assert_allclose(tables[0].detach().numpy(), tables[1].detach().numpy())
     mean, _ = pool_predictions(embedded.model, embedded.pool_X)
     assert np.isfinite(mean).all() and not np.allclose(mean, pool_predictions(plain.model, plain.pool_X)[0])
