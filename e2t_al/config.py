@@ -36,8 +36,8 @@ class HeadConfig(Strict):
     """Kernel-ridge head: ridge_lambda is per support sample (the penalty is n·λ‖w‖²). kernel "linear": on the
     embeddings, as in the paper; "linear_rbf": plus an RBF kernel on them, by ``rbf_features`` random Fourier
     features, its length scale and size set on each support set (``LinearPlusRBFFeatures``). linear_rbf costs HOIP's
-    farthest domains 0.06-0.08 R² and lifts polymers and mp (the figures: README, "The head's kernel"), so linear is
-    the default and the polymers configs (extrapolation, discovery) take linear_rbf."""
+    farthest domains 0.06-0.08 R² and lifts polymers and mp (the figures: docs/benchmarks.md, "The head's kernel"), so
+    linear is the default and the polymers configs (extrapolation, discovery) take linear_rbf."""
 
     ridge_lambda: float = 0.1
     kernel: Literal["linear", "linear_rbf"] = "linear"
@@ -52,7 +52,8 @@ class EpisodeConfig(Strict):
     query_size: int = 64
     soft_fraction: float = 0.1
     # Share of episodes drawn as ``same`` (random support and query) when the sampler is extrapolative or soft. 0.5
-    # lifted leave-one-domain-out R² inside the range but cost HOIP Ge-F 0.11 (README, "Episodes"): 0 by default.
+    # lifted leave-one-domain-out R² inside the range but cost HOIP Ge-F 0.11 (docs/benchmarks.md, "Episodes"): 0 by
+    # default.
     same_fraction: float = Field(0.0, ge=0.0, le=1.0)
     # Which domain an episode queries: "uniform", or "level_gap": more often the further a domain's mean target lies
     # from the mean of the others (a domain beyond the range measured so far, the case the model is for), with
@@ -73,7 +74,8 @@ class TrainingConfig(Strict):
     # E2T only: weight w of an auxiliary regression loss. Each step then adds w x the mean squared error of a linear
     # readout a'phi(x) + b, trained jointly, on the step's episode materials: the plain network's objective
     # (``RegressionNN``) beside the episodic one. 0: episodes only, as in the paper. w = 1 lifted leave-one-domain-out
-    # R² inside HOIP's range but cost Ge-F and Pb-F, and lowered it on polymers (README, "auxiliary regression loss").
+    # R² inside HOIP's range but cost Ge-F and Pb-F, and lowered it on polymers (docs/benchmarks.md, "auxiliary
+    # regression loss").
     auxiliary_regression_weight: float = Field(0.0, ge=0.0)
     seed: int = 0
 
@@ -186,8 +188,8 @@ class AcquisitionConfig(Strict):
     # "shrunk_order": the domain levels plus b times E2T's per-candidate deviation from its domain's level, b in [0, 1]
     # the slope of true on predicted within-domain deviations on the domains the members held out of training
     # (``E2TEnsemble.within_domain_slope``): E2T's order inside a domain, as far as it carried to unseen domains.
-    # A negative (README, "E2T's order, shrunk by what its validation domains showed"): the members measured b of
-    # 0.97-1.0, so it is the per-candidate prior again
+    # A negative (docs/benchmarks.md, "E2T's order, shrunk by what its validation domains showed"): the members measured
+    # b of 0.97-1.0, so it is the per-candidate prior again
     e2t_gp_prior: Literal["domain_level", "candidate", "shrunk_order", "by_evidence"] = "domain_level"
     # e2t_gp: the scope's (unexplored) domains get a level uncertainty of E2T's validation error (the ensemble's
     # error floor) on top of the learned kernels, which only saw measured domains' residuals
@@ -196,8 +198,8 @@ class AcquisitionConfig(Strict):
     # the one they share with the measured domains (``e2t_al.acquisition.e2t_gp``: two tasks, background and scope,
     # whose correlation is learned, as in BayBE's transfer learning). Fitted at the first batch with a scope
     # measurement, then refitted with the other hyper-parameters. A clear negative on the discovery suite's
-    # development seeds 0-4 (README, "The scope's own trend"): batches to the best worse in 8 of 45 runs and better
-    # in 1, top-5% recall after 40 experiments lower on all 9 scenarios, so it stays off
+    # development seeds 0-4 (docs/benchmarks.md, "The scope's own trend"): batches to the best worse in 8 of 45 runs and
+    # better in 1, top-5% recall after 40 experiments lower on all 9 scenarios, so it stays off
     e2t_gp_scope_trend: bool = False
     # e2t_gp: learn a constant offset on top of E2T's prior mean. Far from every measured material the GP falls back
     # to prior + offset, and the offset trades off against a long-length-scale kernel (polymer classes held out: the
@@ -209,8 +211,8 @@ class AcquisitionConfig(Strict):
     # embeddings, each standardised over the pool and concatenated (``E2TEnsembleModel.embed``, 3 x 64 columns in the
     # discovery configs): the space in which the meta-trained encoder made the target linear across domains. The
     # background rows the GP is fitted on are chosen on the descriptors either way. A clear negative on the discovery
-    # suite's development seeds 0-4 (README, "The GP's kernel on E2T's embeddings"): 147 batches to the best against
-    # 82 over eight scenarios, medians worse on six, so the kernel keeps the descriptors
+    # suite's development seeds 0-4 (docs/benchmarks.md, "The GP's kernel on E2T's embeddings"): 147 batches to the best
+    # against 82 over eight scenarios, medians worse on six, so the kernel keeps the descriptors
     e2t_gp_kernel_inputs: Literal["descriptors", "embeddings"] = "descriptors"
     # How the E2T ensemble's posterior is sampled (surrogate "e2t"): "members", each member once (K samples);
     # "gaussian", a Gaussian with the members' mean and variance plus the error floor, drawn with ``mc_samples``
@@ -236,37 +238,37 @@ class AcquisitionConfig(Strict):
     # 2 at stop 43 (strategy e2t-gp-keep-level-exploit-2); 4, a whole batch of the suite's 4, since stop 44
     # (e2t-gp-keep-level-exploit-4), each chosen by a rule written before the runs on the discovery suite's
     # development seeds: no more batches to the best, a higher AF against random (the figures and the fresh seeds:
-    # README, "Two exploitation places" and "The whole batch for exploitation"). The rule adopted at stop 44 is "the
-    # whole batch", so the default says so: "batch", every place of a batch of any size (4 in the suite)
+    # docs/benchmarks.md, "Two exploitation places" and "The whole batch for exploitation"). The rule adopted at stop 44
+    # is "the whole batch", so the default says so: "batch", every place of a batch of any size (4 in the suite)
     exploit_places: Annotated[int, Field(ge=0)] | Literal["batch"] = "batch"
     # when the exploitation places apply: "improvement_unlikely" (the default), only in batches where the model expects
     # fewer than one allowed candidate to beat the incumbent (the sum of P(y > incumbent) over them), i.e. where it
     # believes the scope's best is probably measured; "scope_measured", from the scope's first measurement on.
-    # README, "Exploitation places": with 1 and improvement_unlikely, batches to the best the same as the plain
-    # believer in 57 of 60 runs of the discovery suite's six HOIP maximisation scenarios (seeds 0-9; one better, two
-    # worse), top-5% recall after 40 experiments up; scope_measured was worse in 6 of 40 runs (seeds 0-4)
+    # docs/benchmarks.md, "Exploitation places": with 1 and improvement_unlikely, batches to the best the same as the
+    # plain believer in 57 of 60 runs of the discovery suite's six HOIP maximisation scenarios (seeds 0-9; one better,
+    # two worse), top-5% recall after 40 experiments up; scope_measured was worse in 6 of 40 runs (seeds 0-4)
     exploit_rule: Literal["scope_measured", "improvement_unlikely"] = "improvement_unlikely"
     # believer with e2t_gp only: a believed pick informs the descriptor trend around it but not its element domain's
     # shared level (s_D²): each believed row is conditioned on as if it were the only member of a domain of its own.
     # Why try it: with the three fluoride domains pooled, the plain believer gave its second place to Pb-F after a
     # Ge-F pick (believing one Ge-F material shrank the whole Ge-F level) and so skipped Ge-F's third-ranked
-    # candidate, the pool's best, in the first batch of two seeds of five (README, "Where the first batch is lost").
-    # Development seeds 0-4 (README, "A believer that keeps the domain's level"): median batches to the best 1 against
-    # 2 on hoip-fluorides and hoip-noisy (one pool), 3 against 2 on hoip-gef, the same on hoip-scarce, -germanium and
-    # -pbi; 75 batches in all against 76. Judged by the discovery goal's floor (no more batches than gp-qlogei, by
-    # median, same seeds and environment) it holds on 4 of the 6 HOIP scenarios against 3 for the old believer, and on
-    # polymers-cp and mp-modulus like it: the default since stop 39 (the rule was written down before those runs).
-    # Run after the choice: ten seeds, floor on 7 of 8 maximisation scenarios against 6 (hoip-gef 2.5 against 2); the
-    # check scenarios' pooled bromides and chlorides one batch behind the old believer, iodides one ahead, polymers-tc
-    # and mp-shear-si level with it (seeds 0-2; the last two at stop 40)
+    # candidate, the pool's best, in the first batch of two seeds of five (docs/benchmarks.md, "Where the first batch is
+    # lost"). Development seeds 0-4 (docs/benchmarks.md, "A believer that keeps the domain's level"): median batches to
+    # the best 1 against 2 on hoip-fluorides and hoip-noisy (one pool), 3 against 2 on hoip-gef, the same on
+    # hoip-scarce, -germanium and -pbi; 75 batches in all against 76. Judged by the discovery goal's floor (no more
+    # batches than gp-qlogei, by median, same seeds and environment) it holds on 4 of the 6 HOIP scenarios against 3 for
+    # the old believer, and on polymers-cp and mp-modulus like it: the default since stop 39 (the rule was written down
+    # before those runs). Run after the choice: ten seeds, floor on 7 of 8 maximisation scenarios against 6 (hoip-gef
+    # 2.5 against 2); the check scenarios' pooled bromides and chlorides one batch behind the old believer, iodides one
+    # ahead, polymers-tc and mp-shear-si level with it (seeds 0-2; the last two at stop 40)
     believer_keeps_domain_level: bool = True
     # Target windows of positive width (objective target:LOW:HIGH): "hit_probability" fills each place with the
     # allowed candidate of highest P(LOW <= y <= HIGH) under the surrogate's posterior marginals (``HitProbability``
     # in ``e2t_al.acquisition.batch``): the top of that ranking maximises a batch's expected number of hits, and its
     # value (log P) reads as what it is. "acquisition": the configured function, as for any objective; once a hit is
     # measured the incumbent is 0 (the best objective inside a window), so qLogEI ranks by its smoothing tail.
-    # A negative result (README, "Windows by the probability of a hit"): a tie on hoip-window's development seeds
-    # 0-4 (145 hits in all against 144), fewer on its fresh seeds 5-9 (138 against 147) and far fewer on the check
+    # A negative result (docs/benchmarks.md, "Windows by the probability of a hit"): a tie on hoip-window's development
+    # seeds 0-4 (145 hits in all against 144), fewer on its fresh seeds 5-9 (138 against 147) and far fewer on the check
     # scenario hoip-pb-window (18, 15, 32 against 28, 32, 35; seeds 0-2): greedy by P(hit), it stays where it already
     # found hits. So qLogEI stays
     window_rule: Literal["acquisition", "hit_probability"] = "acquisition"
@@ -275,7 +277,8 @@ class AcquisitionConfig(Strict):
     gp_refit_every: int = Field(3, ge=1)  # GP surrogates: hyper-parameters refitted every n batches, else reused
     # e2t_gp: at most this many measured materials outside the campaign's scope (prior knowledge) in the GP's training
     # data, those nearest to the scope's candidates; the scope's own measurements always (None: every one)
-    # A local 300 was tried at stop 40: 107 batches to the best against 49 on the development seeds 0-2 (README)
+    # A local 300 was tried at stop 40: 107 batches to the best against 49 on the development seeds 0-2
+    # (docs/benchmarks.md)
     gp_max_background: int | None = Field(1500, ge=1)
     max_per_domain: int | None = None  # at most this many of a batch from one element domain
     reserve_unexplored: int = 0  # places of each batch kept for candidates of unmeasured domains
@@ -286,8 +289,8 @@ class AcquisitionConfig(Strict):
     # Why: on hoip-germanium the E2T-informed GP gave a whole batch to Ge-Cl, 1 eV below the measured Ge-F by E2T's
     # level, because each untested domain keeps a level uncertainty of its own (about 0.5 eV) and the believer that
     # keeps the domain's level lets every place test it. 1 since stop 46 (strategy e2t-gp-probe-domains), chosen by
-    # a rule written before the runs on the discovery suite's development seeds (README, "One place per untested
-    # domain"); None: no limit (the strategies of earlier stops)
+    # a rule written before the runs on the discovery suite's development seeds (docs/benchmarks.md, "One place per
+    # untested domain"); None: no limit (the strategies of earlier stops)
     max_per_unmeasured_domain: int | None = Field(1, ge=1)
     chunk_size: int = 8192  # candidates scored at once
 

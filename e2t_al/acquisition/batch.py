@@ -40,8 +40,8 @@ close their posterior samples come to the window, and it found more in-window ma
 scenario (development seeds) than the probability of landing inside, P(low ≤ y ≤ high), whether taken per candidate
 (E2T-GP 26 hits in 40 against 28) or jointly for the batch (21): it stays. The per-candidate probability is kept as
 ``window_rule: hit_probability`` (``HitProbability``): tried again at stop 38 with the current default model, it tied
-on the development seeds, found fewer on the fresh seeds and far fewer on a check window (README, "Windows by the
-probability of a hit").
+on the development seeds, found fewer on the fresh seeds and far fewer on a check window (docs/benchmarks.md, "Windows
+by the probability of a hit").
 """
 
 from __future__ import annotations
@@ -339,8 +339,8 @@ class HitProbability:
     the allowed candidate of highest log P(low ≤ y ≤ high) = log(Φ((high − μ)/σ) − Φ((low − μ)/σ)) under the
     posterior's marginals N(μ_i, σ²_i), which is its acquisition value. A batch's expected number of hits is the sum
     of its places' probabilities, so the top q of this ranking maximise it (marginals suffice: correlations change a
-    batch's spread of hits, not their expectation). Greedy by P(hit), it does not explore: off by default (README,
-    "Windows by the probability of a hit")."""
+    batch's spread of hits, not their expectation). Greedy by P(hit), it does not explore: off by default
+    (docs/benchmarks.md, "Windows by the probability of a hit")."""
 
     def __init__(self, model: Model, pool_X: torch.Tensor, objective: Objective, chunk_size: int):
         mean, std = pool_predictions(model, pool_X, chunk_size)

@@ -15,7 +15,8 @@
   that pool, bias −0.27 eV.
 - c: a learned constant (``ConstantMean``); k: BoTorch's dimension-scaled RBF kernel on the normalised
   descriptors, scaled by a learned s² (``ScaleKernel``), since residuals are smaller than the targets. (On the members'
-  embeddings instead, ``e2t_gp_kernel_inputs: embeddings``: a clear negative on the discovery suite, see the README.)
+  embeddings instead, ``e2t_gp_kernel_inputs: embeddings``: a clear negative on the discovery suite, see
+  docs/benchmarks.md.)
 - s_D² 1[D(x) = D(x')]: a residual shared by every material of one element domain (``SameDomainKernel``). E2T's
   error on an unseen domain is largely such a level (it under-predicted Ge-F by about 0.15 eV), so one
   measurement in the domain moves all its candidates, shrunk by s_D² against the noise.
@@ -25,7 +26,7 @@
   background and scope, with covariance matrix [[s², s²], [s², s² + s_T²]]: the correlation s / (s² + s_T²)^½
   between what the measured domains teach and what holds in the scope is learned from the scope's measurements,
   as BayBE's transfer learning learns it between its tasks. Measured worse on the discovery suite's development
-  seeds (README, "The scope's own trend"), so it is off by default.
+  seeds (docs/benchmarks.md, "The scope's own trend"), so it is off by default.
 
 With no measurement in a new domain, the posterior mean there is m + c + what the kernel carries over from
 nearby domains: E2T's level. Each measurement in the domain then moves it as a GP moves, so it ranks like a GP.
