@@ -74,7 +74,7 @@ class TrainingConfig(Strict):
     # E2T only: weight w of an auxiliary regression loss. Each step then adds w x the mean squared error of a linear
     # readout a'phi(x) + b, trained jointly, on the step's episode materials: the plain network's objective
     # (``RegressionNN``) beside the episodic one. 0: episodes only, as in the paper. w = 1 lifted leave-one-domain-out
-    # R² inside HOIP's range but cost Ge-F and Pb-F, and lowered it on polymers (docs/benchmarks.md, "auxiliary
+    # R² inside HOIP's range but cost Ge-F and Pb-F, and lowered it on polymers (docs/benchmarks.md, "An auxiliary
     # regression loss").
     auxiliary_regression_weight: float = Field(0.0, ge=0.0)
     seed: int = 0
