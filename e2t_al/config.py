@@ -278,7 +278,7 @@ class AcquisitionConfig(Strict):
     # e2t_gp: at most this many measured materials outside the campaign's scope (prior knowledge) in the GP's training
     # data, those nearest to the scope's candidates; the scope's own measurements always (None: every one)
     # A local 300 was tried at stop 40: 107 batches to the best against 49 on the development seeds 0-2
-    # (docs/benchmarks.md)
+    # (docs/benchmarks.md, "A local background for the GP")
     gp_max_background: int | None = Field(1500, ge=1)
     max_per_domain: int | None = None  # at most this many of a batch from one element domain
     reserve_unexplored: int = 0  # places of each batch kept for candidates of unmeasured domains
