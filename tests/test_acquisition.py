@@ -520,6 +520,33 @@ def test_e2t_gp_prior_by_evidence_keeps_the_levels_until_the_scope_is_measured_t
     assert kept.prior == "flat"
 
 
+def test_window_objectives_refit_the_gp_every_batch_and_the_others_every_gp_refit_every(tiny):
+    """In a simulated campaign the E2T-informed GP keeps the last fit's hyper-parameters between refits (conditioned
+    on the new data only); a target window refits them every ``window_gp_refit_every`` batches (1), a maximisation
+    every ``gp_refit_every`` (3)."""
+    from e2t_al.acquisition.surrogates import e2t_surrogate
+
+    X, y, domains, ensemble = tiny
+    config = AcquisitionConfig()
+    assert (config.refit_every("maximise"), config.refit_every("minimise"), config.refit_every("target_window")) == (3, 3, 1)
+    assert AcquisitionConfig(window_gp_refit_every=None).refit_every("target_window") == 3
+    scope = domains == "C-Y"
+    measured = ~scope
+    first = e2t_surrogate(config, ensemble, X, measured, y[measured], domains, in_scope=scope)
+
+    def hyper_parameters(model) -> torch.Tensor:
+        return torch.cat([value.detach().flatten() for _, value in sorted(model.named_parameters())])
+
+    fitted = hyper_parameters(first.model)
+    measured[np.flatnonzero(scope)[:3]] = True
+    y_new = y + 2.0 * scope  # the scope lies higher than its prior said: a refit moves the hyper-parameters
+    after = {kind: e2t_surrogate(config, ensemble, X, measured, y_new[measured], domains, batch_number=1,
+                                 previous=first.model, in_scope=scope, objective_kind=kind)
+             for kind in ("maximise", "target_window")}
+    assert torch.equal(hyper_parameters(after["maximise"].model), fitted)
+    assert not torch.allclose(hyper_parameters(after["target_window"].model), fitted)
+
+
 def test_e2t_gp_scope_trend_learns_a_scope_that_runs_against_the_background(tiny):
     """``e2t_gp_scope_trend``: no extra term while the scope is unmeasured (the default's posterior); with five scope
     measurements, a scope whose trend runs against the measured domains' gets a large s_T² and is predicted from

@@ -137,6 +137,8 @@ def test_target_window_objective_parses_and_e2t_resolves():
         "e2t-gp-probe-domains with e2t_gp_prior=candidate")
     assert resolve_e2t(AcquisitionConfig(gp_refit_every=5, gp_max_background=300)) == (
         "e2t-gp-probe-domains with gp_refit_every=5, gp_max_background=300")
+    assert resolve_e2t(AcquisitionConfig(window_gp_refit_every=None)) == (
+        "e2t-gp-probe-domains with window_gp_refit_every=None")
     assert resolve_e2t(AcquisitionConfig(surrogate="e2t", e2t_gp_prior="candidate", batch_size=8, **joint)) == "e2t-gauss-qlogei"
     assert resolve_e2t(AcquisitionConfig(function="qucb", batch_rule="marginal", ucb_beta=1.0)) == (
         "e2t_gp/gaussian/qucb/marginal with ucb_beta=1.0")

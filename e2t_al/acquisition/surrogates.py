@@ -54,11 +54,12 @@ def gp_schedule(batch_number: int, refit_every: int, previous: SingleTaskGP | No
 def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np.ndarray, measured: np.ndarray,
                   measured_y: np.ndarray, domains: np.ndarray, batch_number: int = 0,
                   previous: SingleTaskGP | None = None, memo: GPFitMemo | None = None,
-                  in_scope: np.ndarray | None = None) -> PoolSurrogate:
+                  in_scope: np.ndarray | None = None, objective_kind: str = "maximise") -> PoolSurrogate:
     """The configured E2T surrogate over ``features (n, d)``, given the measured rows ``measured (n,)`` and their
     values ``measured_y``. ``previous``: the last batch's ``e2t_gp`` (warm start, or kept hyper-parameters).
     ``in_scope (n,)``: the campaign's scope (for ``e2t_gp_scope_level``, ``e2t_gp_scope_trend`` and ``by_evidence``;
-    without one, ``by_evidence`` keeps the domain levels and there is no scope trend)."""
+    without one, ``by_evidence`` keeps the domain levels and there is no scope trend). ``objective_kind``: sets how
+    often ``previous``'s hyper-parameters are refitted (``AcquisitionConfig.refit_every``)."""
     measured = np.asarray(measured, dtype=bool)
     model = E2TEnsembleModel(ensemble, torch.as_tensor(features[measured]), torch.as_tensor(measured_y))
     if config.surrogate == "e2t":
@@ -78,7 +79,7 @@ def e2t_surrogate(config: AcquisitionConfig, ensemble: E2TEnsemble, features: np
     descriptors = mean_imputed(features)
     kernel_inputs = descriptors if config.e2t_gp_kernel_inputs == "descriptors" else model.embed(features).numpy()
     pool_X = pool_inputs(kernel_inputs, domains)
-    steps, refit = gp_schedule(batch_number, config.gp_refit_every, previous)
+    steps, refit = gp_schedule(batch_number, config.refit_every(objective_kind), previous)
     scope_measured = in_scope is not None and bool((measured & in_scope).any())
     scope_trend = None
     if config.e2t_gp_scope_trend and scope_measured:

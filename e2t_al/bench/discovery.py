@@ -10,7 +10,8 @@ measured value through the measurement service. Strategies:
   sampling from it (``e2t-thompson``); ``e2t-gp-*``: the E2T-informed GP (``acquisition/e2t_gp.py``);
   ``e2t``: the default, whatever the config's ``acquisition`` names (the report records what it resolved to);
 - ``gp-qlogei`` / ``gp-ucb``: BoTorch ``SingleTaskGP`` on the same descriptors, hyper-parameters refitted every
-  ``acquisition.gp_refit_every`` batches and otherwise only conditioned on the new data;
+  ``acquisition.gp_refit_every`` batches (windows: ``window_gp_refit_every``) and otherwise only conditioned on
+  the new data;
 - ``baybe``: BayBE's default recommender on the same descriptors and data (``bench/baybe_baseline.py``);
 - ``baybe-transfer``: BayBE's transfer learning, the source domains as tasks and the scope as the active target task,
   given at most ``SOURCE_PER_TASK`` (30) measured rows of each source domain (its multi-task GP on all of them took
@@ -134,7 +135,7 @@ TOP_SHARE = 0.05  # "top-5%" recall: the best 5% of the scope (Liang et al., npj
 
 RUN_FIELDS = {"batch_size", "chunk_size"}  # acquisition settings that each run sets, or that change speed only
 UNUSED_BY = {"e2t": {"e2t_gp_prior", "e2t_gp_scope_level", "e2t_gp_learn_offset", "e2t_gp_kernel_inputs", "gp_refit_every",
-                     "gp_max_background"},
+                     "window_gp_refit_every", "gp_max_background"},
              "e2t_gp": {"posterior"}}  # settings that a surrogate never reads
 
 
@@ -626,11 +627,12 @@ def run_strategy(strategy: str, database: Path, config: CampaignConfig, features
             else:
                 if family == "e2t":
                     surrogate = e2t_surrogate(acquisition, ensemble, features, measured, y, state.domains,
-                                              batch_number, gp, gp_fits, in_scope=campaign_scope(state))
+                                              batch_number, gp, gp_fits, in_scope=campaign_scope(state),
+                                              objective_kind=objective.kind)
                     model, pool = surrogate.model, surrogate.pool_X
                 else:  # hyper-parameters refitted every few batches, otherwise conditioned on the new data
                     pool = torch.as_tensor(mean_imputed(features))
-                    steps, refit = gp_schedule(batch_number, acquisition.gp_refit_every, gp)
+                    steps, refit = gp_schedule(batch_number, acquisition.refit_every(objective.kind), gp)
                     model = fit_gp(pool[measured], torch.as_tensor(y), warm_start=gp, memo=gp_fits,
                                    max_iterations=steps, refit=refit)
                 gp = model if acquisition.surrogate == "e2t_gp" or family == "gp" else None
