@@ -302,6 +302,12 @@ class AcquisitionConfig(Strict):
     # untested domain"); None: no limit (the strategies of earlier stops)
     max_per_unmeasured_domain: int | None = Field(1, ge=1)
     chunk_size: int = 8192  # candidates scored at once
+    # a GP surrogate's q-batch acquisition (batch rules joint and marginal, target windows, qucb, qlognei): with up to
+    # this many candidates (and approved ones in flight), the GP's joint posterior over them is computed once per batch
+    # (an m x m covariance, 8 m² bytes) and each place reads its q x q block; above it, or 0, the GP computes each
+    # candidate's q-batch posterior from its training data at every place: the same values, slower (a polymer window
+    # batch, 279 candidates with 1,100 descriptors: about 110 s against a fraction of a second)
+    joint_posterior_max_candidates: int = Field(5000, ge=0)
 
     def refit_every(self, objective_kind: str) -> int:
         """Batches between a GP surrogate's hyper-parameter refits in a simulated campaign with this objective

@@ -303,6 +303,45 @@ def test_gp_baseline_runs_through_the_same_interface(tiny):
     assert mean.shape == std.shape == (60,) and (std > 0).all()
 
 
+def test_a_gps_joint_posterior_over_the_pool_equals_the_gps_own(tiny):
+    from e2t_al.acquisition.models import GaussianPoolModel
+
+    X, y, _, _ = tiny
+    measured = np.arange(60) < 35
+    gp = fit_gp(torch.tensor(X[measured]), torch.tensor(y[measured]))
+    rows = np.arange(30, 60)
+    pooled = GaussianPoolModel.joint(gp, torch.tensor(X), rows)
+    batches = [[40, 41, 33], [59, 30, 45]]  # 2 q-batches of 3 pool indices
+    ours = pooled.posterior(torch.tensor(batches, dtype=torch.float64).unsqueeze(-1))
+    theirs = gp.posterior(torch.tensor(X)[torch.tensor(batches)])
+    np.testing.assert_allclose(ours.mean.detach().numpy(), theirs.mean.detach().numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.covariance_matrix.detach().numpy(), theirs.covariance_matrix.detach().numpy(),
+                               rtol=1e-7, atol=1e-10)
+    with pytest.raises(ValueError, match="outside the rows"):
+        pooled.posterior(torch.tensor([[[3.0]]], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("settings,objective", [
+    ({"function": "qlogei"}, Objective("target_window", 0.4, 0.9)),
+    ({"function": "qlogei", "batch_rule": "joint"}, Objective()),
+    ({"function": "qucb"}, Objective()),
+    ({"function": "qlognei"}, Objective("minimise"))])
+def test_gp_batches_through_the_joint_posterior_equal_the_gps_own(tiny, settings, objective):
+    """The q-batch rules read a GP's joint posterior over the pool (computed once) by default; with
+    joint_posterior_max_candidates 0 the GP computes each q-batch itself. Same batch, same values."""
+    X, y, domains, _ = tiny
+    measured = np.arange(60) < 35
+    pending = np.zeros(60, dtype=bool)
+    pending[[50, 51]] = True
+    gp = fit_gp(torch.tensor(X[measured]), torch.tensor(y[measured]))
+    batches = [propose_batch(gp, torch.tensor(X), measured, y[measured],
+                             AcquisitionConfig(**settings, batch_size=4, joint_posterior_max_candidates=limit),
+                             objective, pending=pending, domains=domains, in_scope=np.isin(domains, ["C-X", "C-Y"]))
+               for limit in (0, 5000)]
+    assert batches[0].indices.tolist() == batches[1].indices.tolist()
+    np.testing.assert_allclose(batches[0].acquisition_values, batches[1].acquisition_values, rtol=1e-6, atol=1e-8)
+
+
 def test_gp_on_e2t_embeddings_runs_through_the_same_interface(tiny):
     X, y, domains, ensemble = tiny
     Z = embedding_features(ensemble, X)

@@ -16,6 +16,10 @@ ahead, and skips that domain's second- and third-ranked candidates. On the disco
 marginal rule was no better on the pooled fluorides and worse on the pooled germanium domains (batches to the best
 7, 6, 2, 6 against 5, 3, 3, 3), so ``marginal`` is not the default.
 
+With a GP surrogate, these rules read the GP's joint posterior over the batch's candidates, computed once per batch
+(``GaussianPoolModel.joint``, up to ``joint_posterior_max_candidates``): the same values as asking the GP for each
+candidate's q-batch, without recomputing every candidate's covariance with the training data at every place.
+
 ``batch_rule: believer`` (GP surrogates: ``e2t_gp``, ``gp``; maximise or minimise) fills each place by BoTorch's
 analytic ``LogExpectedImprovement`` of one candidate, then conditions the GP on that candidate with its posterior mean
 as if it had been measured (the "kriging believer" of Ginsbourger et al. 2010) before the next place; approved but
@@ -62,7 +66,7 @@ from scipy.stats import norm
 
 from e2t_al.acquisition import CHOSEN_BY
 from e2t_al.acquisition.e2t_gp import has_domain_levels, in_domains_of_their_own
-from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, PooledEnsembleModel
+from e2t_al.acquisition.models import E2TEnsembleModel, EnsembleMemberSampler, GaussianPoolModel, PooledEnsembleModel
 from e2t_al.acquisition.objectives import botorch_objective, score
 from e2t_al.config import AcquisitionConfig
 
@@ -210,6 +214,11 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     exploit = believer is not None and incumbent.scope_measured and config.exploitation_places > 0
     if exploit and config.exploit_rule == "improvement_unlikely":
         exploit = believer.expected_count_above_incumbent(np.flatnonzero(allowed)) < 1.0
+    if (thompson is None and hits is None and believer is None and isinstance(model, GPyTorchModel)
+            and 0 < (allowed | pending).sum() <= config.joint_posterior_max_candidates):
+        # the q-batch acquisition reads the GP's joint posterior over the candidates, computed once for the batch
+        rows = np.union1d(np.flatnonzero(allowed | pending), incumbent.baseline)
+        model, pool_X = GaussianPoolModel.joint(model, pool_X, rows), torch.arange(n, dtype=torch.float64).unsqueeze(-1)
     chosen, values = [], []
     per_domain: dict[str, int] = {}
     for step in range(config.batch_size):

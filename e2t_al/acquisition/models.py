@@ -2,8 +2,8 @@
 
 - ``E2TEnsembleModel``: the E2T ensemble as a BoTorch ``EnsembleModel``; its posterior is BoTorch's
   ``EnsemblePosterior`` over the K members, so BoTorch's acquisition functions work on it unchanged.
-- ``GaussianPoolModel``: a moment-matched Gaussian over a fixed pool (the ensemble's mean and variance plus its
-  error floor), sampled with quasi-MC like a GP.
+- ``GaussianPoolModel``: Gaussians over a fixed pool, sampled with quasi-MC like a GP: the moment-matched ensemble
+  (its mean and variance plus its error floor), or a GP's joint posterior over the pool computed once.
 - ``fit_gp``: the baseline, a BoTorch ``SingleTaskGP`` on the same features (or on E2T embeddings).
 """
 
@@ -145,14 +145,42 @@ class PooledEnsembleModel(EnsembleModel):
 
 
 class GaussianPoolModel(Model):
-    """Independent Gaussians over a fixed pool: f(i) ~ N(μ_i, σ²_i) for pool index i. Inputs are pool indices,
-    ``batch x q x 1`` (float); the posterior is a ``GPyTorchPosterior`` with a diagonal ``batch x q`` covariance,
-    so BoTorch's quasi-MC samplers draw as many samples as asked (not only K members)."""
+    """Gaussians over a fixed pool: f(i) ~ N(μ_i, Σ_ij) for pool indices i, j. Inputs are pool indices,
+    ``batch x q x 1`` (float); the posterior is a ``GPyTorchPosterior`` with a ``batch x q x q`` covariance, so
+    BoTorch's quasi-MC samplers draw as many samples as asked (not only K members).
 
-    def __init__(self, mean: torch.Tensor, variance: torch.Tensor):
+    - ``GaussianPoolModel(mean (n,), variance (n,))``: independent candidates, Σ = diag(σ²) (the moment-matched
+      ensemble).
+    - ``GaussianPoolModel.joint(model, pool_X, rows)``: a model's joint posterior over the pool rows ``rows (m,)``,
+      computed once; an index outside them is refused."""
+
+    def __init__(self, mean: torch.Tensor, variance: torch.Tensor | None = None, covariance: torch.Tensor | None = None,
+                 rows: np.ndarray | None = None):
         super().__init__()
         self.pool_mean = torch.as_tensor(mean, dtype=torch.float64)  # (n,)
-        self.pool_variance = torch.as_tensor(variance, dtype=torch.float64).clamp_min(1e-12)  # (n,)
+        self.pool_variance = (None if variance is None  # (n,)
+                              else torch.as_tensor(variance, dtype=torch.float64).clamp_min(1e-12))
+        self.covariance = None if covariance is None else torch.as_tensor(covariance, dtype=torch.float64)  # (m, m)
+        self.position = None  # (n,): each pool index's row in ``covariance``, −1 outside ``rows``
+        if self.covariance is not None:
+            self.position = torch.full((len(self.pool_mean),), -1, dtype=torch.long)
+            self.position[torch.as_tensor(np.asarray(rows), dtype=torch.long)] = torch.arange(len(self.covariance))
+        if (self.pool_variance is None) == (self.covariance is None):
+            raise ValueError("GaussianPoolModel takes a variance (independent) or a covariance over rows (joint)")
+
+    @classmethod
+    def joint(cls, model: Model, pool_X: torch.Tensor, rows: np.ndarray) -> "GaussianPoolModel":
+        """``model``'s joint posterior over ``pool_X[rows]`` (``pool_X (n, d)``), one posterior call. A q-batch
+        acquisition then reads a q x q block per candidate, where a GP otherwise recomputes every candidate's
+        covariance with its training data (for 279 polymer candidates with 1,100 descriptors and 800 training
+        rows: 27 s a greedy step against 0.04 s, the same values to 1e-13)."""
+        rows = np.asarray(rows, dtype=int)
+        with torch.no_grad():
+            posterior = model.posterior(torch.as_tensor(pool_X, dtype=torch.float64)[torch.as_tensor(rows)])
+            mean = torch.full((len(pool_X),), float("nan"), dtype=torch.float64)
+            mean[torch.as_tensor(rows)] = posterior.mean.reshape(-1).to(torch.float64)
+            covariance = posterior.covariance_matrix.reshape(len(rows), len(rows)).to(torch.float64)
+        return cls(mean, covariance=covariance, rows=rows)
 
     @property
     def num_outputs(self) -> int:
@@ -164,8 +192,14 @@ class GaussianPoolModel(Model):
 
     def posterior(self, X: torch.Tensor, output_indices=None, observation_noise=False, posterior_transform=None, **kwargs):
         index = X[..., 0].long()  # batch x q
-        normal = MultivariateNormal(self.pool_mean[index].to(X.dtype), DiagLinearOperator(self.pool_variance[index].to(X.dtype)))
-        posterior = GPyTorchPosterior(normal)
+        if self.covariance is None:
+            covariance = DiagLinearOperator(self.pool_variance[index].to(X.dtype))
+        else:
+            position = self.position[index]
+            if (position < 0).any():
+                raise ValueError("a pool index outside the rows whose joint posterior was computed")
+            covariance = self.covariance[position[..., :, None], position[..., None, :]].to(X.dtype)
+        posterior = GPyTorchPosterior(MultivariateNormal(self.pool_mean[index].to(X.dtype), covariance))
         return posterior_transform(posterior) if posterior_transform is not None else posterior
 
 
