@@ -342,6 +342,19 @@ def test_gp_batches_through_the_joint_posterior_equal_the_gps_own(tiny, settings
     np.testing.assert_allclose(batches[0].acquisition_values, batches[1].acquisition_values, rtol=1e-6, atol=1e-8)
 
 
+def test_gp_batches_through_the_joint_posterior_take_near_copies_of_a_pick(tiny):
+    """Candidates with identical descriptors (polymorphs of one composition) make the joint posterior of a pick and
+    its copy singular: the batch is still chosen, as the GP's own path chooses it."""
+    X, y, domains, _ = tiny
+    X = np.vstack([X, X[40:50]])  # ten candidates twice
+    measured = np.arange(70) < 35
+    gp = fit_gp(torch.tensor(X[measured]), torch.tensor(y[:35]))
+    batches = [propose_batch(gp, torch.tensor(X), measured, y[:35],
+                             AcquisitionConfig(batch_size=6, joint_posterior_max_candidates=limit),
+                             Objective("target_window", 0.4, 0.9)) for limit in (0, 5000)]
+    assert batches[0].indices.tolist() == batches[1].indices.tolist()
+
+
 def test_gp_on_e2t_embeddings_runs_through_the_same_interface(tiny):
     X, y, domains, ensemble = tiny
     Z = embedding_features(ensemble, X)

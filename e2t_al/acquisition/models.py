@@ -23,7 +23,7 @@ from botorch.posteriors.gpytorch import GPyTorchPosterior
 from botorch.sampling.base import MCSampler
 from gpytorch.distributions import MultivariateNormal
 from gpytorch.mlls import ExactMarginalLogLikelihood
-from linear_operator.operators import DiagLinearOperator
+from linear_operator.operators import DenseLinearOperator, DiagLinearOperator
 
 from e2t_al.acquisition.fit_memo import GPFitMemo
 from e2t_al.model.ensemble import E2TEnsemble
@@ -198,7 +198,9 @@ class GaussianPoolModel(Model):
             position = self.position[index]
             if (position < 0).any():
                 raise ValueError("a pool index outside the rows whose joint posterior was computed")
-            covariance = self.covariance[position[..., :, None], position[..., None, :]].to(X.dtype)
+            # lazy, as a GP's own: near-copies of a candidate make a singular block, which the samplers factor
+            # with jitter (``psd_safe_cholesky``) where a dense MultivariateNormal would refuse it
+            covariance = DenseLinearOperator(self.covariance[position[..., :, None], position[..., None, :]].to(X.dtype))
         posterior = GPyTorchPosterior(MultivariateNormal(self.pool_mean[index].to(X.dtype), covariance))
         return posterior_transform(posterior) if posterior_transform is not None else posterior
 
