@@ -306,7 +306,8 @@ class AcquisitionConfig(Strict):
     # this many candidates (and approved ones in flight), the GP's joint posterior over them is computed once per batch
     # (an m x m covariance, 8 m² bytes) and each place reads its q x q block; above it, or 0, the GP computes each
     # candidate's q-batch posterior from its training data at every place: the same values, slower (a polymer window
-    # batch, 279 candidates with 1,100 descriptors: about 110 s against a fraction of a second)
+    # campaign of 40 experiments, 279 candidates with 1,000-odd descriptor columns: 908-1,066 s against 87-91 s;
+    # docs/benchmarks.md, "The GP's joint posterior over the pool")
     joint_posterior_max_candidates: int = Field(5000, ge=0)
 
     def refit_every(self, objective_kind: str) -> int:

@@ -133,7 +133,8 @@ PER_SEED = ("seed_values", "experiments_to_best", "batches_to_best", "found", "r
 TOP_SHARE = 0.05  # "top-5%" recall: the best 5% of the scope (Liang et al., npj Comput. Mater. 2021)
 
 
-RUN_FIELDS = {"batch_size", "chunk_size", "joint_posterior_max_candidates"}  # acquisition settings that each run sets, or that change speed only
+# acquisition settings that each run sets, or that change speed only
+RUN_FIELDS = {"batch_size", "chunk_size", "joint_posterior_max_candidates"}
 UNUSED_BY = {"e2t": {"e2t_gp_prior", "e2t_gp_scope_level", "e2t_gp_learn_offset", "e2t_gp_kernel_inputs", "gp_refit_every",
                      "window_gp_refit_every", "gp_max_background"},
              "e2t_gp": {"posterior"}}  # settings that a surrogate never reads
