@@ -204,3 +204,17 @@ def test_holdout_all_names_every_domain_of_each_data_set(hoip, polymers, mp):
     assert holdout_domains(config("mp"), mp) == config("mp").holdout_all
     with pytest.raises(DataError, match="no element domain 'Xx'"):
         holdout_domains(config("mp").model_copy(update={"holdout_all": ["Xx"]}), mp)
+
+
+def test_the_environment_records_the_cpu_kernels_and_what_forces_them(monkeypatch):
+    import torch
+
+    from e2t_al.bench import joined_environments
+
+    here = environment()
+    assert here["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert "blas_architecture" in here and "MKL_CBWR" not in here
+    monkeypatch.setenv("MKL_CBWR", "AVX2")  # MKL held to AVX2 kernels: another environment, which a merge keeps apart
+    forced = environment()
+    assert forced["MKL_CBWR"] == "AVX2"
+    assert joined_environments({"environments": [here]}, {"environments": [forced]}) == [here, forced]

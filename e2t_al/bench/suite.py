@@ -107,7 +107,8 @@ def run_suite(path: Path, seeds: int, first_seed: int, json_path: Path, console:
     for name in names:
         if len(report["scenarios"][name].get("environments", [])) > 1:
             console.print(f"[yellow]{name}: its seeds ran in {len(report['scenarios'][name]['environments'])} different "
-                          "environments (package versions in the report's `environments`); single seeds may differ[/]")
+                          "environments (package versions and CPU kernels in the report's `environments`); single "
+                          "seeds may differ[/]")
     console.print(f"wrote {json_path} and one best-so-far plot per scenario beside it")
     return report
 
