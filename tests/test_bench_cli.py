@@ -211,6 +211,7 @@ def test_the_environment_records_the_cpu_kernels_and_what_forces_them(monkeypatc
 
     from e2t_al.bench import joined_environments
 
+    monkeypatch.delenv("MKL_CBWR", raising=False)  # whatever the caller's shell sets
     here = environment()
     assert here["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert "blas_architecture" in here and "MKL_CBWR" not in here
