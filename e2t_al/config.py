@@ -262,6 +262,14 @@ class AcquisitionConfig(Strict):
     # 2.5 against 2); the check scenarios' pooled bromides and chlorides one batch behind the old believer, iodides one
     # ahead, polymers-tc and mp-shear-si level with it (seeds 0-2; the last two at stop 40)
     believer_keeps_domain_level: bool = True
+    # the same for the joint (and marginal) q-batch rule, which fills target windows' batches and every batch of
+    # batch_rule: joint: with e2t_gp, a pick in flight whose element domain has no measurement joins the batch's joint
+    # posterior as a copy of itself in a domain of its own (exact mean and variance, since nothing measured moves that
+    # domain's level), so it shares no level with its domain-mates: a batch may take several candidates of the domain
+    # E2T puts in the window instead of spreading its places over untested domains to hedge their levels.
+    # Why try it: on hoip-window E2T's campaigns make their first hits later than the GP's, and stop 47's probe traced
+    # it to the first batch, spread over the Sn domains by their shared levels
+    joint_keeps_domain_level: bool = False
     # Target windows of positive width (objective target:LOW:HIGH): "hit_probability" fills each place with the
     # allowed candidate of highest P(LOW <= y <= HIGH) under the surrogate's posterior marginals (``HitProbability``
     # in ``e2t_al.acquisition.batch``): the top of that ranking maximises a batch's expected number of hits, and its

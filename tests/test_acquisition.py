@@ -785,6 +785,43 @@ def test_believer_keeping_domain_levels_believes_a_pick_without_its_domains_shar
     assert not has_domain_levels(plain)
 
 
+@pytest.mark.parametrize("keeps", [False, True])
+def test_a_joint_window_batch_keeping_domain_levels_stops_hedging_an_untested_domains_level(tiny, keeps):
+    """``joint_keeps_domain_level``: two untested domains, only the same-domain term left (descriptor term ~0), a
+    window around C-Y's mean, B-Y's mean 0.5 below it. Without the option the joint rule hedges C-Y's shared level:
+    after one C-Y pick another is worth almost nothing (the same level), so the batch goes to B-Y. With it, each pick
+    in flight stands in a domain of its own, with C-Y's exact mean and variance, so the batch takes C-Y's likelier
+    hits."""
+    from e2t_al.acquisition.batch import propose_batch
+    from e2t_al.acquisition.e2t_gp import fit_e2t_gp, pool_inputs
+
+    X, y, domains, _ = tiny
+    untested = np.isin(domains, ["B-Y", "C-Y"])
+    inputs = pool_inputs(X, domains)
+    prior = torch.as_tensor(np.where(domains == "B-Y", -0.5, 0.0), dtype=torch.float64)
+    gp = fit_e2t_gp(inputs, prior, np.flatnonzero(~untested), y[~untested], max_iterations=5, learn_offset=False)
+    descriptor_term, domain_term = gp.covar_module.kernels
+    descriptor_term.outputscale = torch.tensor(1e-8)
+    domain_term.outputscale = torch.tensor(1.0)
+    gp.likelihood.noise = torch.tensor(1e-2)
+    gp.train()
+    gp.eval()
+    mean, std = pool_predictions(gp, inputs)
+    centre = float(mean[domains == "C-Y"][0])
+    assert np.ptp(mean[domains == "C-Y"]) < 1e-4 and float(mean[domains == "B-Y"][0]) < centre - 0.1
+    objective = Objective("target_window", centre - 0.3 * std[untested].min(), centre + 0.3 * std[untested].min())
+    config = AcquisitionConfig(batch_size=4, batch_rule="joint", joint_keeps_domain_level=keeps,
+                               max_per_unmeasured_domain=None)
+    proposal = propose_batch(gp, inputs, ~untested, y[~untested], config, objective, domains=domains,
+                             in_scope=untested)
+    picked = domains[proposal.indices].tolist()
+    assert picked[0] == "C-Y"
+    if keeps:
+        assert picked.count("C-Y") >= 3
+    else:
+        assert picked[1] == "B-Y"
+
+
 def test_hit_probability_fills_a_window_batch_with_the_likeliest_hits():
     """window_rule hit_probability: each place's value is log P(low ≤ y ≤ high) under the GP's marginals, checked
     against Φ by hand, and the batch is the top of that ranking among the allowed candidates."""

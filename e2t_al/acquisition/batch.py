@@ -214,11 +214,21 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
     exploit = believer is not None and incumbent.scope_measured and config.exploitation_places > 0
     if exploit and config.exploit_rule == "improvement_unlikely":
         exploit = believer.expected_count_above_incumbent(np.flatnonzero(allowed)) < 1.0
-    if (thompson is None and hits is None and believer is None and isinstance(model, GPyTorchModel)
+    q_batch = thompson is None and hits is None and believer is None  # the joint or marginal q-batch rule
+    in_flight_row = np.arange(n)  # the pool_X row that stands for each candidate while it is in flight
+    if (q_batch and config.joint_keeps_domain_level and domains is not None and has_domain_levels(model)
+            and (untested_in_flight := np.flatnonzero(unexplored & (allowed | pending))).size):
+        # an in-flight pick of an untested domain joins the batch as a copy in a domain of its own: the same mean and
+        # variance (nothing measured there moves its level), no shared level with its domain-mates
+        in_flight_row[untested_in_flight] = n + np.arange(len(untested_in_flight))
+        pool_X = torch.cat([pool_X, in_domains_of_their_own(pool_X[untested_in_flight])])
+    if (q_batch and isinstance(model, GPyTorchModel)
             and 0 < (allowed | pending).sum() <= config.joint_posterior_max_candidates):
         # the q-batch acquisition reads the GP's joint posterior over the candidates, computed once for the batch
         rows = np.union1d(np.flatnonzero(allowed | pending), incumbent.baseline)
-        model, pool_X = GaussianPoolModel.joint(model, pool_X, rows), torch.arange(n, dtype=torch.float64).unsqueeze(-1)
+        rows = np.concatenate([rows, np.arange(n, len(pool_X))])  # and the in-flight copies, if any
+        model = GaussianPoolModel.joint(model, pool_X, rows)
+        pool_X = torch.arange(len(pool_X), dtype=torch.float64).unsqueeze(-1)
     chosen, values = [], []
     per_domain: dict[str, int] = {}
     for step in range(config.batch_size):
@@ -245,7 +255,7 @@ def propose_batch(model: Model, pool_X: torch.Tensor, measured: np.ndarray, meas
             index, value = believer.best_and_believe(choices, exploit=exploit and step < config.exploitation_places)
         else:
             in_flight = np.flatnonzero(pending).tolist() + (chosen if config.batch_rule != "marginal" else [])
-            X_pending = pool_X[in_flight] if in_flight else None
+            X_pending = pool_X[in_flight_row[in_flight]] if in_flight else None
             acquisition = build_acquisition(model, config, objective, pool_X, incumbent, X_pending)
             with torch.no_grad():
                 best_X, best_value = optimize_acqf_discrete(acquisition, q=1, choices=pool_X[choices],

@@ -109,6 +109,7 @@ STRATEGIES = {
     "e2t-gp-thompson": ("e2t", {"surrogate": "e2t_gp", "function": "thompson"}),
     "e2t-gp-probe-domains": ("e2t", E2T_GP_PROBE),
     "e2t-hit": ("e2t", {**E2T_GP_PROBE, "window_rule": "hit_probability"}),
+    "e2t-joint-keep-level": ("e2t", {**E2T_GP_PROBE, "joint_keeps_domain_level": True}),
     "e2t-gp-shrunk-order": ("e2t", {**E2T_GP_PROBE, "e2t_gp_prior": "shrunk_order"}),
     "e2t-gp-embeddings": ("e2t", {**E2T_GP_PROBE, "e2t_gp_kernel_inputs": "embeddings"}),
     "gp-qlogei": ("gp", GP),
@@ -136,7 +137,7 @@ TOP_SHARE = 0.05  # "top-5%" recall: the best 5% of the scope (Liang et al., npj
 # acquisition settings that each run sets, or that change speed only
 RUN_FIELDS = {"batch_size", "chunk_size", "joint_posterior_max_candidates"}
 UNUSED_BY = {"e2t": {"e2t_gp_prior", "e2t_gp_scope_level", "e2t_gp_learn_offset", "e2t_gp_kernel_inputs", "gp_refit_every",
-                     "window_gp_refit_every", "gp_max_background"},
+                     "window_gp_refit_every", "gp_max_background", "joint_keeps_domain_level"},
              "e2t_gp": {"posterior"}}  # settings that a surrogate never reads
 
 
