@@ -268,7 +268,9 @@ class AcquisitionConfig(Strict):
     # domain's level), so it shares no level with its domain-mates: a batch may take several candidates of the domain
     # E2T puts in the window instead of spreading its places over untested domains to hedge their levels.
     # Why try it: on hoip-window E2T's campaigns make their first hits later than the GP's, and stop 47's probe traced
-    # it to the first batch, spread over the Sn domains by their shared levels
+    # it to the first batch, spread over the Sn domains by their shared levels. A negative (stop 53, docs/benchmarks.md,
+    # "A joint batch that keeps an untested domain's level"): the first batches took Sn-I, more hits in the first 20
+    # experiments (73 against 66 on hoip-window's development seeds 0-4), but not in 40 (144 against 146), so it is off
     joint_keeps_domain_level: bool = False
     # Target windows of positive width (objective target:LOW:HIGH): "hit_probability" fills each place with the
     # allowed candidate of highest P(LOW <= y <= HIGH) under the surrogate's posterior marginals (``HitProbability``

@@ -121,6 +121,8 @@ def test_target_window_objective_parses_and_e2t_resolves():
     assert resolve_e2t(AcquisitionConfig(exploit_places=0)) == "e2t_gp/gaussian/qlogei/believer with exploit_places=0"
     assert resolve_e2t(AcquisitionConfig(window_rule="hit_probability")) == (
         "e2t-gp-probe-domains with window_rule=hit_probability")  # e2t-hit's settings: windows by P(hit)
+    assert resolve_e2t(AcquisitionConfig(joint_keeps_domain_level=True)) == (
+        "e2t-gp-probe-domains with joint_keeps_domain_level=True")  # e2t-joint-keep-level's settings (stop 53)
     assert STRATEGIES["gp-qlogei"][1]["window_rule"] == "acquisition"  # the GP baseline stays BoTorch's qLogEI
     assert STRATEGIES["gp-qlogei"][1]["max_per_unmeasured_domain"] is None  # ... and fills a batch as BoTorch does
     assert resolve_e2t(AcquisitionConfig(batch_rule="joint")) == "e2t-gp-qlogei"
