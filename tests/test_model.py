@@ -7,7 +7,7 @@ import torch
 from e2t_al.config import E2TConfig, EnsembleConfig
 from e2t_al.data.dataset import DataError
 from e2t_al.model.baselines import RegressionNN
-from e2t_al.model.e2t import E2TRegressor, within_domain_slope
+from e2t_al.model.e2t import Z_95, E2TRegressor, within_domain_slope
 from e2t_al.model.ensemble import E2TEnsemble
 from e2t_al.model.inputs import DescriptorInputs, subset_inputs
 
@@ -98,6 +98,10 @@ def test_ensemble_members_differ_and_std_is_positive(tmp_path):
     _, head_std = ensemble.predict(x_test, x_train, y_train)
     np.testing.assert_allclose(head_std, np.sqrt((member_stds**2).mean(0)), rtol=1e-6)
     assert np.all(std > 0) and np.all(head_std > 0) and not np.allclose(std, head_std)
+    ratio = np.array([m.validation_std_quantile_scale_ / m.validation_std_scale_ for m in ensemble.members])
+    assert not np.allclose(ratio, 1.0)
+    _, quantile_std = ensemble.moments(members, member_stds, "head_quantile")  # each member's σ on its quantile scale
+    np.testing.assert_allclose(quantile_std, np.sqrt(((ratio[:, None] * member_stds) ** 2).mean(0)), rtol=1e-6)
     ensemble.config = config
     loaded = E2TEnsemble.load(ensemble.save(tmp_path / "ensemble"))
     np.testing.assert_allclose(loaded.predict(x_test, x_train, y_train)[0], mean, rtol=1e-6)
@@ -149,12 +153,16 @@ def test_the_interval_is_calibrated_on_the_members_held_out_domains_and_survives
     np.testing.assert_allclose(calibrated, model.validation_std_scale_ * head_std.astype(np.float64))
     assert np.mean(((predicted - y_train[held]) / calibrated) ** 2) == pytest.approx(1.0, rel=1e-4)
     assert model.validation_std_scale_ > 1.0  # in-sample, the head underrates the error on an unseen domain
+    # the quantile scale: ±z₀.₉₅ c_q s(x) holds 90% of the held-out errors (np.quantile interpolates: within a row)
+    inside = np.abs(predicted - y_train[held]) <= Z_95 * model.validation_std_quantile_scale_ * head_std * (1 + 1e-6)
+    assert abs(inside.mean() - 0.9) <= 1.0 / held.sum()
     held_keys = [k for k, h in zip(k_train, held) if h]
     assert model.validation_within_slope_ is not None
     assert model.validation_within_slope_ == within_domain_slope(predicted, y_train[held], held_keys)
 
     loaded = E2TRegressor.load(model.save(tmp_path / "m.pt"))
     assert loaded.validation_std_scale_ == model.validation_std_scale_
+    assert loaded.validation_std_quantile_scale_ == model.validation_std_quantile_scale_
     assert loaded.validation_within_slope_ == model.validation_within_slope_
     checkpoint = torch.load(tmp_path / "m.pt", weights_only=True)
     del checkpoint["validation_std_scale"]  # a model saved before the factor existed

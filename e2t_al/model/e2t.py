@@ -17,6 +17,8 @@ from e2t_al.model.ridge_head import RandomFrequencies, RidgeFit, fit_ridge
 from e2t_al.model.targets import TargetScaling
 from e2t_al.model.training import TrainingHistory, seeded, train_with_early_stopping
 
+Z_95 = 1.6448536269514722  # the standard normal's 95% quantile: ±Z_95 σ holds 90%
+
 EMBED_CHUNK = 2048  # materials embedded at once at prediction time
 
 
@@ -40,7 +42,9 @@ class E2TRegressor:
     Interval: the head's predictive standard deviation s(x) (``RidgeFit``: larger where the query's embedding lies
     outside the support's) is calibrated on those held-out domains by one factor, ``validation_std_scale_``
     c² = mean over their materials of (y − ŷ)²/s² (the maximum-likelihood variance scale), so that c·s(x) is the
-    σ of the member's error on domains it did not train on.
+    σ of the member's error on domains it did not train on. ``validation_std_quantile_scale_`` c_q = (the 90%
+    quantile of |y − ŷ|/s there) / z₀.₉₅ is the scale whose ±1.645 c_q·s(x) covers 90% of those errors, whatever
+    the shape of their tails (``EnsembleConfig.interval: head_quantile``).
 
     Order inside a domain: on the same held-out domains, ``validation_within_slope_`` is the least-squares slope of
     the true deviations from each domain's mean on the predicted ones, b = Σ_g Σ_i d̂_i d_i / Σ_g Σ_i d̂_i² (g over
@@ -61,6 +65,7 @@ class E2TRegressor:
         self.validation_domains_: list[str] = []
         self.validation_rmse_: float | None = None
         self.validation_std_scale_: float | None = None
+        self.validation_std_quantile_scale_: float | None = None
         self.validation_within_slope_: float | None = None
         self.history_: TrainingHistory | None = None
 
@@ -86,7 +91,9 @@ class E2TRegressor:
                                                targets[train_index], return_std=True)
             errors = np.abs(predicted - targets[validation])
             self.validation_rmse_ = float(np.sqrt(np.mean(errors**2)))
-            self.validation_std_scale_ = float(np.sqrt(np.mean((errors / np.maximum(head_std, 1e-12)) ** 2)))
+            ratios = errors / np.maximum(head_std, 1e-12)
+            self.validation_std_scale_ = float(np.sqrt(np.mean(ratios**2)))
+            self.validation_std_quantile_scale_ = float(np.quantile(ratios, 0.9) / Z_95)
             self.validation_within_slope_ = within_domain_slope(predicted, targets[validation],
                                                                 [domain_keys[i] for i in validation])
             if cfg.training.refit_on_all:
@@ -255,6 +262,7 @@ class E2TRegressor:
             "validation_domains": self.validation_domains_,
             "validation_rmse": self.validation_rmse_,
             "validation_std_scale": self.validation_std_scale_,
+            "validation_std_quantile_scale": self.validation_std_quantile_scale_,
             "validation_within_slope": self.validation_within_slope_,
         }, path)
         return path
@@ -271,6 +279,7 @@ class E2TRegressor:
         model.validation_domains_ = checkpoint["validation_domains"]
         model.validation_rmse_ = checkpoint["validation_rmse"]
         model.validation_std_scale_ = checkpoint.get("validation_std_scale")  # absent in models saved before it
+        model.validation_std_quantile_scale_ = checkpoint.get("validation_std_quantile_scale")
         model.validation_within_slope_ = checkpoint.get("validation_within_slope")
         return model
 

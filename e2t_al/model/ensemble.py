@@ -29,6 +29,8 @@ class E2TEnsemble:
       grows where x's embedding lies outside the support's. σ_k² already holds the member's whole extrapolation
       error, so the disagreement is not added again (with it, 5 of HOIP's 12 domains were covered 85-95%, without
       it 9, seed 0).
+    - ``head_quantile``: as ``head``, with each member's σ_k rescaled from its variance scale c_k to its quantile
+      scale c_q,k (``E2TRegressor``: ±1.645 c_q,k s_k(x) holds 90% of its errors on its held-out domains).
 
     ``error_floor`` (the members' mean validation MSE, one number) is what the acquisition's Gaussian posterior and
     the E2T-informed GP's level use.
@@ -69,6 +71,13 @@ class E2TEnsemble:
         slopes = [m.validation_within_slope_ for m in self.members if m.validation_within_slope_ is not None]
         return float(np.clip(np.mean(slopes), 0.0, 1.0)) if slopes else None
 
+    def quantile_to_variance_scales(self) -> np.ndarray:
+        """c_q,k / c_k per member ``(K,)``: what turns a member's ``head`` σ into its ``head_quantile`` σ (1 where a
+        member has no quantile scale)."""
+        return np.array([m.validation_std_quantile_scale_ / m.validation_std_scale_
+                         if m.validation_std_quantile_scale_ is not None and m.validation_std_scale_ else 1.0
+                         for m in self.members])
+
     def member_intervals(self, query: MaterialInputs, support: MaterialInputs, support_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each member's prediction and calibrated standard deviation, shapes ``(K, m)`` and ``(K, m)``."""
         if not self.members:
@@ -82,8 +91,12 @@ class E2TEnsemble:
 
     def moments(self, member_predictions: np.ndarray, member_stds: np.ndarray, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation ``(m,)`` from the members' predictions and calibrated standard deviations
-        ``(K, m)`` (the class formula, by ``kind``: ``head`` or ``validation_floor``; None: ``config.interval``)."""
-        if (kind or self.config.interval) == "head":
+        ``(K, m)`` (the class formula, by ``kind``: ``head``, ``head_quantile`` or ``validation_floor``; None:
+        ``config.interval``)."""
+        kind = kind or self.config.interval
+        if kind == "head_quantile":
+            member_stds = member_stds * self.quantile_to_variance_scales()[:, None]
+        if kind in ("head", "head_quantile"):
             return member_predictions.mean(0), np.sqrt(np.mean(member_stds**2, axis=0))
         return member_predictions.mean(0), np.sqrt(member_predictions.var(0) + self.error_floor())
 
