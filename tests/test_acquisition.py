@@ -752,6 +752,17 @@ def test_e2t_gp_without_a_learned_offset_falls_back_to_the_e2t_level_far_from_th
     assert learned.mean_module.constant.item() != 0.0
 
 
+def _levels_only(gp):
+    """An E2T-informed GP with its descriptor term switched off (s² ~ 0), s_D² = 1 and noise 0.01: candidates of
+    one domain share a level and nothing else."""
+    descriptor_term, domain_term = gp.covar_module.kernels
+    descriptor_term.outputscale = torch.tensor(1e-8)
+    domain_term.outputscale = torch.tensor(1.0)
+    gp.likelihood.noise = torch.tensor(1e-2)
+    gp.train()
+    return gp.eval()
+
+
 def test_believer_keeping_domain_levels_believes_a_pick_without_its_domains_shared_level(tiny):
     """``believer_keeps_domain_level``: with only the same-domain term left (descriptor term ~0), believing one
     candidate of the unexplored domain leaves its domain-mates' uncertainty as it was; the plain believer shrinks it
@@ -763,14 +774,8 @@ def test_believer_keeping_domain_levels_believes_a_pick_without_its_domains_shar
     new = np.flatnonzero(domains == "C-Y")
     measured = domains != "C-Y"
     inputs = pool_inputs(X, domains)
-    gp = fit_e2t_gp(inputs, torch.zeros(len(X), dtype=torch.float64), np.flatnonzero(measured), y[measured],
-                    max_iterations=5)
-    descriptor_term, domain_term = gp.covar_module.kernels
-    descriptor_term.outputscale = torch.tensor(1e-8)
-    domain_term.outputscale = torch.tensor(1.0)
-    gp.likelihood.noise = torch.tensor(1e-2)
-    gp.train()
-    gp.eval()
+    gp = _levels_only(fit_e2t_gp(inputs, torch.zeros(len(X), dtype=torch.float64), np.flatnonzero(measured),
+                                 y[measured], max_iterations=5))
     assert has_domain_levels(gp)
     _, before = pool_predictions(gp, inputs[new[1:]])
     incumbent = Incumbent(float(y.max()), np.array([0]), "")
@@ -799,13 +804,8 @@ def test_a_joint_window_batch_keeping_domain_levels_stops_hedging_an_untested_do
     untested = np.isin(domains, ["B-Y", "C-Y"])
     inputs = pool_inputs(X, domains)
     prior = torch.as_tensor(np.where(domains == "B-Y", -0.5, 0.0), dtype=torch.float64)
-    gp = fit_e2t_gp(inputs, prior, np.flatnonzero(~untested), y[~untested], max_iterations=5, learn_offset=False)
-    descriptor_term, domain_term = gp.covar_module.kernels
-    descriptor_term.outputscale = torch.tensor(1e-8)
-    domain_term.outputscale = torch.tensor(1.0)
-    gp.likelihood.noise = torch.tensor(1e-2)
-    gp.train()
-    gp.eval()
+    gp = _levels_only(fit_e2t_gp(inputs, prior, np.flatnonzero(~untested), y[~untested], max_iterations=5,
+                                 learn_offset=False))
     mean, std = pool_predictions(gp, inputs)
     centre = float(mean[domains == "C-Y"][0])
     assert np.ptp(mean[domains == "C-Y"]) < 1e-4 and float(mean[domains == "B-Y"][0]) < centre - 0.1
