@@ -99,8 +99,8 @@ class EnsembleConfig(Strict):
     # 85-95%: HOIP 4 of 12 domains (validation_floor) against 9 (head); mp 3 of 8 against 2, NLL 1.36 against 1.51;
     # four polymer classes 93-100% with both, NLL 7.00 against 7.47. So head is not the general default.
     # "head_quantile": as head, each member's scale set so that its interval holds 90% of its validation errors
-    # rather than by their mean square; HOIP seed 0, 8 of 12 against head's 9, the same NLL (stop 53, docs/benchmarks.md,
-    # "A quantile scale for the head's interval"), so no config uses it
+    # rather than by their mean square; HOIP seed 0, 8 of 12 against head's 9, the same NLL (stop 53,
+    # docs/benchmarks.md, "A quantile scale for the head's interval"), so no config uses it
     interval: Literal["validation_floor", "head", "head_quantile"] = "validation_floor"
 
 

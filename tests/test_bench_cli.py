@@ -37,7 +37,8 @@ def test_bench_extrapolation_writes_the_report(tmp_path, data_dir):
         assert set(scores) == {"r2", "rmse", "mae", "spearman", "best_rank"} and all(len(v) == 2 for v in scores.values())
     assert 0.0 <= report["calibration"]["coverage_90"] <= 1.0 and "nll" in report["calibration"]
     for run in report["calibration"]["per_seed"]:  # the interval in use, and every kind scored on the same predictions
-        assert run["interval"] == "validation_floor" and set(run["by_interval"]) == {"validation_floor", "head", "head_quantile"}
+        assert run["interval"] == "validation_floor"
+        assert set(run["by_interval"]) == {"validation_floor", "head", "head_quantile"}
         assert run["by_interval"]["validation_floor"] == {"coverage_90": run["coverage_90"], "nll": run["nll"]}
         assert len(run["member_validation_rmse"]) == 2 and all(r > 0 for r in run["member_validation_rmse"])
     assert (tmp_path / "out.png").stat().st_size > 10_000

@@ -150,7 +150,7 @@ def evaluate_holdout(config: ExtrapolationBenchConfig, data: BenchData, holdout:
             mean, std = ensemble.moments(member_predictions, member_stds)
             predictions.update(e2t=member_predictions[0], e2t_ensemble=mean)
             by_interval = {kind: calibration_metrics(y_test, *ensemble.moments(member_predictions, member_stds, kind))
-                           for kind in ("validation_floor", "head", "head_quantile")}  # every kind, the same predictions
+                           for kind in ("validation_floor", "head", "head_quantile")}  # every kind, same predictions
             calibration.append({**calibration_metrics(y_test, mean, std), "interval": config.ensemble.interval,
                                 "by_interval": by_interval,
                                 "member_validation_rmse": [m.validation_rmse_ for m in ensemble.members]})
