@@ -7,7 +7,7 @@ import torch
 from e2t_al.config import E2TConfig, EnsembleConfig
 from e2t_al.data.dataset import DataError
 from e2t_al.model.baselines import RegressionNN
-from e2t_al.model.e2t import Z_95, E2TRegressor, within_domain_slope
+from e2t_al.model.e2t import Z_90, E2TRegressor, within_domain_slope
 from e2t_al.model.ensemble import E2TEnsemble
 from e2t_al.model.inputs import DescriptorInputs, subset_inputs
 
@@ -154,7 +154,7 @@ def test_the_interval_is_calibrated_on_the_members_held_out_domains_and_survives
     assert np.mean(((predicted - y_train[held]) / calibrated) ** 2) == pytest.approx(1.0, rel=1e-4)
     assert model.validation_std_scale_ > 1.0  # in-sample, the head underrates the error on an unseen domain
     # the quantile scale: ±z₀.₉₅ c_q s(x) holds 90% of the held-out errors (np.quantile interpolates: within a row)
-    inside = np.abs(predicted - y_train[held]) <= Z_95 * model.validation_std_quantile_scale_ * head_std * (1 + 1e-6)
+    inside = np.abs(predicted - y_train[held]) <= Z_90 * model.validation_std_quantile_scale_ * head_std * (1 + 1e-6)
     assert abs(inside.mean() - 0.9) <= 1.0 / held.sum()
     held_keys = [k for k, h in zip(k_train, held) if h]
     assert model.validation_within_slope_ is not None

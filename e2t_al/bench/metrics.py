@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm, spearmanr
+from scipy.stats import spearmanr
 
-Z_90 = float(norm.ppf(0.95))  # half-width of a central 90% Gaussian interval, in standard deviations
+from e2t_al.model.e2t import Z_90  # the interval the members' scales are set for, and what coverage scores
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
